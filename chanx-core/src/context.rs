@@ -1,0 +1,215 @@
+//! The per-connection [`Context`] handed to hooks and handlers.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use http::{Extensions, HeaderMap};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::message::{Message, encode};
+use crate::ws::CloseCode;
+
+/// A connection's identity, request data and outbound queue.
+///
+/// Cheap to clone: a clone can be moved into a spawned task to push messages
+/// to this client later. Once the connection ends, sends fail with
+/// [`SendError`].
+#[derive(Clone, Debug)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: ConnectionId,
+    request: RequestInfo,
+    state: Arc<Extensions>,
+    outbound: mpsc::Sender<Outbound>,
+    closing: AtomicBool,
+}
+
+/// What the upgrade request said: path, route parameters, query and headers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestInfo {
+    pub(crate) path: String,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: HeaderMap,
+}
+
+/// A frame queued for the connection's writer.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(Utf8Bytes),
+    Close(CloseCode, Utf8Bytes),
+}
+
+/// A process-unique connection number, shown in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number.
+    #[must_use]
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The connection has ended; the message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the WebSocket connection is closed; the message was not sent")]
+pub struct SendError;
+
+impl Context {
+    pub(crate) fn new(
+        id: ConnectionId,
+        request: RequestInfo,
+        state: Arc<Extensions>,
+        outbound: mpsc::Sender<Outbound>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                request,
+                state,
+                outbound,
+                closing: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// This connection's id.
+    #[must_use]
+    pub fn id(&self) -> ConnectionId {
+        self.inner.id
+    }
+
+    /// The request path, such as `/ws/chat/lobby`.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.inner.request.path
+    }
+
+    /// A route parameter, such as `room` for the route `/ws/chat/{room}`,
+    /// percent-decoded.
+    #[must_use]
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.inner
+            .request
+            .params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every route parameter, in route order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.inner
+            .request
+            .params
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    }
+
+    /// The raw query string, without the `?`.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.inner.request.query.as_deref()
+    }
+
+    /// The first value of a query parameter, form-decoded.
+    #[must_use]
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        let query = self.inner.request.query.as_deref()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The upgrade request's headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.request.headers
+    }
+
+    /// Shared application state registered with
+    /// [`Router::with_state`](crate::Router::with_state).
+    #[must_use]
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.state.get::<T>()
+    }
+
+    /// Queues `message` for this client, after everything queued before it.
+    ///
+    /// Waits while the connection's outbound queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] when the connection has ended.
+    pub async fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
+        self.send_text(encode(message, None)).await
+    }
+
+    /// Queues a raw text frame for this client.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] when the connection has ended.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), SendError> {
+        self.send_frame(Utf8Bytes::from(text.into())).await
+    }
+
+    pub(crate) async fn send_frame(&self, frame: Utf8Bytes) -> Result<(), SendError> {
+        self.inner
+            .outbound
+            .send(Outbound::Text(frame))
+            .await
+            .map_err(|_| SendError)
+    }
+
+    /// Closes the connection with `code` once everything queued before has
+    /// been sent. The frame being handled finishes; no later frame is read.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] when the connection has already ended.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if self.inner.closing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.inner
+            .outbound
+            .send(Outbound::Close(code, truncate_reason(reason)))
+            .await
+            .map_err(|_| SendError)
+    }
+
+    /// Whether [`Context::close`] has been called.
+    #[must_use]
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+}
+
+/// A close reason is at most 123 bytes; cut on a character boundary.
+fn truncate_reason(reason: &str) -> Utf8Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Utf8Bytes::from(&reason[..end])
+}

@@ -1,0 +1,333 @@
+//! Routing of upgrade requests to consumers by path, with `{param}` segments.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use http::Extensions;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::connection::{self, BoxTransport, ConnectionParams};
+use crate::consumer::{ChannelMeta, Consumer};
+use crate::context::{ConnectionId, RequestInfo};
+use crate::server::ServerConfig;
+
+/// Maps request paths to consumers.
+///
+/// ```
+/// use chanx_core::Router;
+/// # use chanx_core::{channel, Message, messages::{Ping, Pong}};
+/// # #[derive(Default)] struct Chat;
+/// # #[channel] impl Chat { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+///
+/// let app = Router::new()
+///     .route::<Chat>("/ws/chat/{room}")
+///     .with_state(String::from("shared configuration"));
+/// assert_eq!(app.routes().count(), 1);
+/// ```
+#[derive(Clone, Default)]
+#[must_use]
+pub struct Router {
+    routes: Arc<Vec<Route>>,
+    state: Arc<Extensions>,
+}
+
+#[derive(Clone)]
+struct Route {
+    pattern: PathPattern,
+    runner: Arc<dyn Runner>,
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves consumer `C` at `path`. A segment written `{name}` matches any
+    /// one segment and is available as [`Context::param`](crate::Context::param).
+    /// A trailing slash is ignored when matching.
+    ///
+    /// # Panics
+    ///
+    /// When `path` does not start with `/`, has an empty or unclosed `{…}`
+    /// segment, repeats a parameter name, or is already routed. These are
+    /// programming errors, reported when the router is built.
+    pub fn route<C: Consumer>(mut self, path: &str) -> Self {
+        let pattern = match PathPattern::parse(path) {
+            Ok(pattern) => pattern,
+            Err(error) => panic!("invalid route {path:?}: {error}"),
+        };
+        if self.routes.iter().any(|route| route.pattern.source == pattern.source) {
+            panic!("route {path:?} is already registered");
+        }
+        Arc::make_mut(&mut self.routes).push(Route {
+            pattern,
+            runner: Arc::new(ConsumerRunner::<C>(PhantomData)),
+        });
+        self
+    }
+
+    /// Makes `state` available to every connection through
+    /// [`Context::state`](crate::Context::state). One value per type.
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        Arc::make_mut(&mut self.state).insert(state);
+        self
+    }
+
+    /// Every route: its path pattern and its consumer's metadata.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &'static ChannelMeta)> + '_ {
+        self.routes
+            .iter()
+            .map(|route| (route.pattern.source.as_str(), route.runner.channel()))
+    }
+
+    /// Whether a route matches `path`.
+    #[must_use]
+    pub fn has_route(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
+    fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
+        self.routes
+            .iter()
+            .find_map(|route| route.pattern.matches(path).map(|params| (route, params)))
+    }
+
+    /// Serves one WebSocket connection over `io`, a byte stream on which the
+    /// HTTP upgrade has already completed, as if `request` had been the
+    /// upgrade request. The returned future runs the same connection loop as
+    /// the server, until the connection ends.
+    ///
+    /// This is how `chanx-testing` runs consumers in-process, and how another
+    /// HTTP server can hand an upgraded connection to chanx.
+    ///
+    /// # Errors
+    ///
+    /// [`NoRoute`] when no route matches the request's path.
+    pub fn serve_io<I>(
+        &self,
+        io: I,
+        request: &http::Request<()>,
+    ) -> Result<impl Future<Output = ()> + Send + 'static, NoRoute>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = ServerConfig::default();
+        let connection = self.connection(request, &config, CancellationToken::new())?;
+        Ok(async move {
+            let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.websocket_config())).await;
+            connection.run(Box::pin(socket)).await;
+        })
+    }
+
+    /// Prepares a connection for `request`: finds the route and captures the
+    /// request data. Runs nothing yet.
+    pub(crate) fn connection(
+        &self,
+        request: &http::Request<()>,
+        config: &ServerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<PendingConnection, NoRoute> {
+        self.connection_from_parts(request.uri(), request.headers().clone(), config, shutdown)
+    }
+
+    pub(crate) fn connection_from_parts(
+        &self,
+        uri: &http::Uri,
+        headers: http::HeaderMap,
+        config: &ServerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<PendingConnection, NoRoute> {
+        let path = uri.path();
+        let (route, params) = self.find(path).ok_or_else(|| NoRoute {
+            path: path.to_owned(),
+        })?;
+        Ok(PendingConnection {
+            runner: Arc::clone(&route.runner),
+            params: ConnectionParams {
+                id: ConnectionId::next(),
+                request: RequestInfo {
+                    path: path.to_owned(),
+                    params,
+                    query: uri.query().map(str::to_owned),
+                    headers,
+                },
+                state: Arc::clone(&self.state),
+                outbound_capacity: config.outbound_queue,
+                shutdown,
+            },
+        })
+    }
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.routes().map(|(path, _)| path)).finish()
+    }
+}
+
+/// No route matches the request path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no WebSocket route matches {path:?}")]
+pub struct NoRoute {
+    path: String,
+}
+
+impl NoRoute {
+    /// The path that matched nothing.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// A routed connection waiting for its socket.
+pub(crate) struct PendingConnection {
+    runner: Arc<dyn Runner>,
+    params: ConnectionParams,
+}
+
+impl PendingConnection {
+    pub(crate) fn run(self, transport: BoxTransport) -> BoxFuture<'static, ()> {
+        let span = tracing::info_span!(
+            "ws",
+            id = self.params.id.get(),
+            path = %self.params.request.path,
+            channel = self.runner.channel().name,
+        );
+        let future = self.runner.run(transport, self.params);
+        Box::pin(future.instrument(span))
+    }
+}
+
+trait Runner: Send + Sync + 'static {
+    fn run(&self, transport: BoxTransport, params: ConnectionParams) -> BoxFuture<'static, ()>;
+    fn channel(&self) -> &'static ChannelMeta;
+}
+
+struct ConsumerRunner<C>(PhantomData<fn() -> C>);
+
+impl<C: Consumer> Runner for ConsumerRunner<C> {
+    fn run(&self, transport: BoxTransport, params: ConnectionParams) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            tracing::debug!("connected");
+            let end = connection::run::<C>(transport, params).await;
+            tracing::debug!(?end, "disconnected");
+        })
+    }
+
+    fn channel(&self) -> &'static ChannelMeta {
+        C::CHANNEL
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+#[derive(Debug, Clone)]
+struct PathPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    fn parse(source: &str) -> Result<Self, &'static str> {
+        let rest = source.strip_prefix('/').ok_or("a route must start with '/'")?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let mut segments = Vec::new();
+        if !rest.is_empty() {
+            for part in rest.split('/') {
+                if let Some(inner) = part.strip_prefix('{') {
+                    let name = inner.strip_suffix('}').ok_or("a '{' segment must end with '}'")?;
+                    if name.is_empty() || name.contains(['{', '}']) {
+                        return Err("a parameter needs a name, as in {room}");
+                    }
+                    if segments.contains(&Segment::Param(name.to_owned())) {
+                        return Err("a parameter name appears twice");
+                    }
+                    segments.push(Segment::Param(name.to_owned()));
+                } else if part.contains(['{', '}']) {
+                    return Err("a parameter must be a whole segment, as in /rooms/{room}");
+                } else if part.is_empty() {
+                    return Err("a route cannot have an empty segment");
+                } else {
+                    segments.push(Segment::Literal(part.to_owned()));
+                }
+            }
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            segments,
+        })
+    }
+
+    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let rest = path.strip_prefix('/')?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let mut params = Vec::new();
+        let mut parts = if rest.is_empty() { None } else { Some(rest.split('/')) }.into_iter().flatten();
+        for segment in &self.segments {
+            let part = parts.next()?;
+            match segment {
+                Segment::Literal(literal) if literal == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(_) if part.is_empty() => return None,
+                Segment::Param(name) => {
+                    let value = percent_encoding::percent_decode_str(part).decode_utf8().ok()?;
+                    params.push((name.clone(), value.into_owned()));
+                }
+            }
+        }
+        parts.next().is_none().then_some(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_literals_and_params() {
+        let pattern = PathPattern::parse("/ws/chat/{room}").unwrap();
+        assert_eq!(
+            pattern.matches("/ws/chat/lobby"),
+            Some(vec![("room".to_owned(), "lobby".to_owned())])
+        );
+        assert_eq!(
+            pattern.matches("/ws/chat/caf%C3%A9/"),
+            Some(vec![("room".to_owned(), "café".to_owned())])
+        );
+        assert_eq!(pattern.matches("/ws/chat"), None);
+        assert_eq!(pattern.matches("/ws/chat/"), None);
+        assert_eq!(pattern.matches("/ws/chat/a/b"), None);
+        assert_eq!(pattern.matches("/ws/other/a"), None);
+        assert_eq!(pattern.matches("/ws/chat//"), None);
+    }
+
+    #[test]
+    fn root_and_trailing_slash() {
+        let root = PathPattern::parse("/").unwrap();
+        assert_eq!(root.matches("/"), Some(vec![]));
+        assert_eq!(root.matches("/x"), None);
+        let system = PathPattern::parse("/ws/system/").unwrap();
+        assert_eq!(system.matches("/ws/system"), Some(vec![]));
+        assert_eq!(system.matches("/ws/system/"), Some(vec![]));
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        for bad in ["ws", "/a/{", "/a/{}", "/a/x{y}", "/a//b", "/{a}/{a}"] {
+            assert!(PathPattern::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+}

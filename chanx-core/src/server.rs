@@ -1,0 +1,353 @@
+//! The HTTP/1.1 server that upgrades requests to WebSocket connections.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::router::Router;
+
+/// Connection settings of a [`Server`], with safe defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use chanx_core::ServerConfig;
+///
+/// let config = ServerConfig::new()
+///     .max_message_size(256 * 1024)
+///     .outbound_queue(64)
+///     .shutdown_timeout(Duration::from_secs(5));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+#[must_use]
+pub struct ServerConfig {
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) write_buffer_size: usize,
+    pub(crate) outbound_queue: usize,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_message_size: 1024 * 1024,
+            max_frame_size: 1024 * 1024,
+            // tungstenite's default is 128 KiB per connection; most frames of
+            // this protocol are far below 4 KiB and the buffer grows on demand.
+            read_buffer_size: 4 * 1024,
+            write_buffer_size: 4 * 1024,
+            outbound_queue: 256,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The defaults: 1 MiB messages and frames, 4 KiB socket buffers, 256
+    /// queued outbound frames per connection, 10 s shutdown drain.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest message a client may send, in bytes.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The largest single frame a client may send, in bytes.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The initial read buffer of each connection, in bytes.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(1);
+        self
+    }
+
+    /// How many outbound frames may wait for a slow client before senders to
+    /// that client wait.
+    pub fn outbound_queue(mut self, frames: usize) -> Self {
+        self.outbound_queue = frames.max(1);
+        self
+    }
+
+    /// How long shutdown waits for connections to close.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn websocket_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(self.write_buffer_size)
+            .max_write_buffer_size(self.max_message_size.saturating_mul(2).max(self.write_buffer_size + 1))
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+}
+
+/// A WebSocket server bound to a TCP address.
+///
+/// ```no_run
+/// use chanx_core::{Router, Server};
+/// # use chanx_core::{channel, messages::{Ping, Pong}};
+/// # #[derive(Default)] struct System;
+/// # #[channel] impl System { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let app = Router::new().route::<System>("/ws/system");
+/// Server::bind("127.0.0.1:8000").await?.serve(app).await
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds a TCP listener.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound (in use, no permission, bad address).
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        Ok(Self::from_listener(TcpListener::bind(addr).await?))
+    }
+
+    /// Serves on an already bound listener.
+    pub fn from_listener(listener: TcpListener) -> Self {
+        Self {
+            listener,
+            config: ServerConfig::default(),
+        }
+    }
+
+    /// Replaces the connection settings.
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The bound address (useful after binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// The socket's address cannot be read.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves `router` until Ctrl-C, then shuts down gracefully: stops
+    /// accepting, closes every client with 1001 and waits for them.
+    ///
+    /// # Errors
+    ///
+    /// Only errors of the listening socket itself; per-connection errors are
+    /// logged.
+    pub async fn serve(self, router: Router) -> io::Result<()> {
+        self.serve_with_shutdown(router, async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::error!(%error, "cannot listen for Ctrl-C; serving until the process ends");
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("Ctrl-C received, shutting down");
+        })
+        .await
+    }
+
+    /// Serves `router` until `signal` completes, then shuts down gracefully.
+    ///
+    /// # Errors
+    ///
+    /// Only errors of the listening socket itself.
+    pub async fn serve_with_shutdown(
+        self,
+        router: Router,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        let shared = Arc::new(Shared {
+            router,
+            config: self.config,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        });
+        tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut signal => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let shared_for_task = Arc::clone(&shared);
+                    let span = tracing::debug_span!("http", %peer);
+                    shared
+                        .tracker
+                        .spawn(serve_http(stream, shared_for_task).instrument(span));
+                }
+                Err(error) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(self.listener);
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        if tokio::time::timeout(shared.config.shutdown_timeout, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = shared.tracker.len(),
+                "connections still open after the shutdown timeout"
+            );
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+struct Shared {
+    router: Router,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+async fn serve_http(stream: TcpStream, shared: Arc<Shared>) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    let service_shared = Arc::clone(&shared);
+    let service = service_fn(move |request| {
+        let shared = Arc::clone(&service_shared);
+        async move { Ok::<_, Infallible>(handle(request, &shared)) }
+    });
+    let connection = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shared.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "HTTP connection ended with an error");
+    }
+}
+
+fn handle(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    let pending = match shared.router.connection_from_parts(
+        request.uri(),
+        request.headers().clone(),
+        &shared.config,
+        shared.shutdown.child_token(),
+    ) {
+        Ok(pending) => pending,
+        Err(error) => return text_response(StatusCode::NOT_FOUND, &error.to_string()),
+    };
+    let key = match check_upgrade(&request) {
+        Ok(key) => key,
+        Err(response) => return response,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let ws_config = shared.config.websocket_config();
+    shared.tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+                pending.run(Box::pin(socket)).await;
+            }
+            Err(error) => tracing::debug!(%error, "upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, key);
+    response
+}
+
+/// Validates a WebSocket upgrade request and returns its accept key.
+#[allow(clippy::result_large_err)]
+fn check_upgrade(request: &Request<Incoming>) -> Result<HeaderValue, Response<Full<Bytes>>> {
+    let headers = request.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .map(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        let mut response = text_response(
+            StatusCode::UPGRADE_REQUIRED,
+            "this path serves WebSocket connections; connect with a WebSocket client",
+        );
+        response
+            .headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return Err(response);
+    }
+    if request.method() != Method::GET {
+        return Err(text_response(StatusCode::METHOD_NOT_ALLOWED, "a WebSocket upgrade must use GET"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        let mut response = text_response(StatusCode::BAD_REQUEST, "unsupported Sec-WebSocket-Version; use 13");
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(response);
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(text_response(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key header"));
+    };
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| text_response(StatusCode::BAD_REQUEST, "invalid Sec-WebSocket-Key header"))
+}
+
+fn text_response(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

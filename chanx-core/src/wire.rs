@@ -1,0 +1,422 @@
+//! The wire protocol: parsing a client frame into an [`Envelope`] and
+//! rendering the error frames of the Chanx 2.x protocol.
+//!
+//! A frame is parsed once: the `action` is borrowed from the frame text when
+//! it has no escapes, and the `payload` stays raw JSON until the matched
+//! handler deserialises it straight into its input type.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::message::Message;
+
+/// One client frame, parsed just enough to dispatch it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Envelope<'a> {
+    /// The `action` discriminator.
+    pub action: Cow<'a, str>,
+    /// The raw `payload`, if the key was present.
+    pub payload: Option<&'a RawValue>,
+    /// The raw `ref` correlation id, echoed on the direct reply.
+    pub reference: Option<&'a RawValue>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses a text frame.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::InvalidJson`], [`FrameError::NotAnObject`],
+    /// [`FrameError::MissingAction`], or [`FrameError::UnknownAction`] for an
+    /// action that is not a string.
+    pub fn parse(text: &'a str) -> Result<Self, FrameError> {
+        if !text.trim_start().starts_with('{') {
+            // Only the error path pays for a second look at the text.
+            return Err(match serde_json::from_str::<IgnoredAny>(text) {
+                Ok(_) => FrameError::NotAnObject,
+                Err(error) => FrameError::invalid_json(&error),
+            });
+        }
+        let raw: RawEnvelope<'a> =
+            serde_json::from_str(text).map_err(|error| FrameError::invalid_json(&error))?;
+        let action = match raw.action {
+            None => return Err(FrameError::MissingAction),
+            Some(value) if value.get() == "null" => return Err(FrameError::MissingAction),
+            Some(value) => match serde_json::from_str::<CowStr<'a>>(value.get()) {
+                Ok(CowStr(action)) => action,
+                Err(_) => {
+                    return Err(FrameError::UnknownAction {
+                        tag: value.get().to_owned(),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            action,
+            payload: raw.payload,
+            reference: raw.reference,
+        })
+    }
+}
+
+/// Deserialises the raw payload of a frame whose action is `action` into `M`.
+///
+/// A missing payload is read as `null`, so unit messages accept
+/// `{"action":"ping"}`.
+pub(crate) fn decode_payload<M: Message>(
+    action: &str,
+    payload: Option<&RawValue>,
+) -> Result<M, FrameError> {
+    let text = payload.map_or("null", RawValue::get);
+    let mut json = serde_json::Deserializer::from_str(text);
+    match M::deserialize_payload(action, &mut json) {
+        Ok(message) => Ok(message),
+        // The fast path does not track where it is; on failure, decode again
+        // with path tracking to build the error's `loc`.
+        Err(_) => Err(payload_error::<M>(action, text)),
+    }
+}
+
+fn payload_error<M: Message>(action: &str, text: &str) -> FrameError {
+    let mut json = serde_json::Deserializer::from_str(text);
+    let mut track = serde_path_to_error::Track::new();
+    let result = M::deserialize_payload(action, serde_path_to_error::Deserializer::new(&mut json, &mut track));
+    let mut loc = vec![
+        LocSegment::Key(action.to_owned()),
+        LocSegment::Key("payload".to_owned()),
+    ];
+    for segment in track.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => loc.push(LocSegment::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => loc.push(LocSegment::Key(key.clone())),
+            serde_path_to_error::Segment::Enum { variant } => {
+                loc.push(LocSegment::Key(variant.clone()));
+            }
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    let Err(error) = result else {
+        // Decoding is deterministic; reaching this means the first attempt
+        // failed for a reason the second did not see.
+        return FrameError::InvalidPayload {
+            loc,
+            kind: "value_error",
+            msg: "Invalid payload".to_owned(),
+        };
+    };
+    let full = error.to_string();
+    let message = strip_position(&full);
+    let (kind, msg) = classify(message, &mut loc);
+    FrameError::InvalidPayload { loc, kind, msg }
+}
+
+/// serde_json appends " at line L column C"; the `loc` already says where.
+fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(index) if message[index..].contains(" column ") => &message[..index],
+        _ => message,
+    }
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(&message[start..end])
+}
+
+fn classify(message: &str, loc: &mut Vec<LocSegment>) -> (&'static str, String) {
+    let push_field = |loc: &mut Vec<LocSegment>| {
+        if let Some(field) = backticked(message) {
+            if !matches!(loc.last(), Some(LocSegment::Key(last)) if last == field) {
+                loc.push(LocSegment::Key(field.to_owned()));
+            }
+        }
+    };
+    if message.starts_with("missing field") {
+        push_field(loc);
+        ("missing", "Field required".to_owned())
+    } else if message.starts_with("unknown field") {
+        push_field(loc);
+        ("extra_forbidden", "Extra inputs are not permitted".to_owned())
+    } else if message.starts_with("invalid type") {
+        ("invalid_type", capitalise(message))
+    } else if message.starts_with("invalid length") {
+        ("invalid_length", capitalise(message))
+    } else if message.starts_with("unknown variant") {
+        ("enum", capitalise(message))
+    } else if message.starts_with("invalid value") {
+        ("invalid_value", capitalise(message))
+    } else if message.starts_with("trailing characters") {
+        ("json_invalid", capitalise(message))
+    } else {
+        ("value_error", capitalise(message))
+    }
+}
+
+fn capitalise(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// One element of an error's `loc`: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum LocSegment {
+    /// An object key (or the action, or `"payload"`).
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+/// Why a client frame was rejected before it reached a handler.
+///
+/// Each variant renders as the Chanx 2.x error frame of the same name; see
+/// [`FrameError::to_frame`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The frame is not JSON, or is a binary frame (`json_invalid`).
+    #[error("Invalid JSON: {detail}")]
+    InvalidJson {
+        /// What the JSON parser reported.
+        detail: String,
+    },
+    /// The frame is JSON but not an object (`model_type`).
+    #[error("Input should be an object")]
+    NotAnObject,
+    /// The object has no `action` key (`union_tag_not_found`).
+    #[error("Unable to extract tag using discriminator 'action'")]
+    MissingAction,
+    /// The action matches no handler (`union_tag_invalid`).
+    #[error("Input tag '{tag}' found using 'action' does not match any of the expected tags")]
+    UnknownAction {
+        /// The action the client sent.
+        tag: String,
+    },
+    /// The payload does not deserialise into the handler's input type.
+    #[error("{msg}")]
+    InvalidPayload {
+        /// `[action, "payload", field…]`.
+        loc: Vec<LocSegment>,
+        /// A pydantic-style error type such as `missing` or `invalid_type`.
+        kind: &'static str,
+        /// A readable description.
+        msg: String,
+    },
+}
+
+impl FrameError {
+    fn invalid_json(error: &serde_json::Error) -> Self {
+        Self::InvalidJson {
+            detail: error.to_string(),
+        }
+    }
+
+    /// The error for a binary frame: the protocol is JSON text only.
+    #[must_use]
+    pub fn binary_frame() -> Self {
+        Self::InvalidJson {
+            detail: "binary frames are not accepted, send JSON as a text frame".to_owned(),
+        }
+    }
+
+    /// The pydantic error type this error is reported as.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidJson { .. } => "json_invalid",
+            Self::NotAnObject => "model_type",
+            Self::MissingAction => "union_tag_not_found",
+            Self::UnknownAction { .. } => "union_tag_invalid",
+            Self::InvalidPayload { kind, .. } => kind,
+        }
+    }
+
+    /// Renders the error frame, listing `expected` actions for an unknown one.
+    #[must_use]
+    pub fn to_frame(&self, expected: &[&str]) -> String {
+        let (loc, msg): (&[LocSegment], String) = match self {
+            Self::UnknownAction { tag } => (
+                &[],
+                format!(
+                    "Input tag '{tag}' found using 'action' does not match any of the expected tags: {}",
+                    ExpectedTags(expected)
+                ),
+            ),
+            Self::InvalidPayload { loc, msg, .. } => (loc, msg.clone()),
+            other => (&[], other.to_string()),
+        };
+        let detail = [ErrorDetail {
+            kind: self.kind(),
+            loc,
+            msg: &msg,
+        }];
+        serde_json::json!({"action": "error", "payload": detail}).to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    loc: &'a [LocSegment],
+    msg: &'a str,
+}
+
+struct ExpectedTags<'a>(&'a [&'a str]);
+
+impl fmt::Display for ExpectedTags<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, tag) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "'{tag}'")?;
+        }
+        Ok(())
+    }
+}
+
+/// The frame sent when a handler returns an error or panics.
+pub(crate) fn handler_failed_frame(action: &str) -> String {
+    serde_json::json!({
+        "action": "error",
+        "payload": {"detail": format!("Failed to process message for {action}")},
+    })
+    .to_string()
+}
+
+struct RawEnvelope<'a> {
+    action: Option<&'a RawValue>,
+    payload: Option<&'a RawValue>,
+    reference: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for RawEnvelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvelopeVisitor;
+
+        impl<'de> Visitor<'de> for EnvelopeVisitor {
+            type Value = RawEnvelope<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut envelope = RawEnvelope {
+                    action: None,
+                    payload: None,
+                    reference: None,
+                };
+                while let Some(CowStr(key)) = map.next_key()? {
+                    match &*key {
+                        "action" => envelope.action = Some(map.next_value()?),
+                        "payload" => envelope.payload = Some(map.next_value()?),
+                        "ref" => envelope.reference = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(envelope)
+            }
+        }
+
+        deserializer.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CowVisitor;
+
+        impl<'de> Visitor<'de> for CowVisitor {
+            type Value = CowStr<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(value)))
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(value.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(value)))
+            }
+        }
+
+        deserializer.deserialize_str(CowVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_borrowed_action_and_raw_payload() {
+        let text = r#"{"payload":{"a":[1,2]},"action":"chat","ref":"r1","topic":"x"}"#;
+        let envelope = Envelope::parse(text).unwrap();
+        assert!(matches!(envelope.action, Cow::Borrowed("chat")));
+        assert_eq!(envelope.payload.unwrap().get(), r#"{"a":[1,2]}"#);
+        assert_eq!(envelope.reference.unwrap().get(), r#""r1""#);
+    }
+
+    #[test]
+    fn escaped_action_is_owned() {
+        let envelope = Envelope::parse(r#"{"action":"ch\u0061t"}"#).unwrap();
+        assert_eq!(envelope.action, "chat");
+        assert!(envelope.payload.is_none());
+    }
+
+    #[test]
+    fn classifies_bad_frames() {
+        assert_eq!(Envelope::parse("nope").unwrap_err().kind(), "json_invalid");
+        assert_eq!(Envelope::parse("{\"action\":").unwrap_err().kind(), "json_invalid");
+        assert_eq!(Envelope::parse("[1, }").unwrap_err().kind(), "json_invalid");
+        assert_eq!(Envelope::parse("[1,2]").unwrap_err().kind(), "model_type");
+        assert_eq!(Envelope::parse(" 42").unwrap_err().kind(), "model_type");
+        assert_eq!(Envelope::parse("{}").unwrap_err().kind(), "union_tag_not_found");
+        assert_eq!(Envelope::parse(r#"{"action":null}"#).unwrap_err().kind(), "union_tag_not_found");
+        assert_eq!(
+            Envelope::parse(r#"{"action":5}"#).unwrap_err(),
+            FrameError::UnknownAction { tag: "5".into() }
+        );
+    }
+
+    #[test]
+    fn unknown_action_frame_lists_expected_tags() {
+        let error = FrameError::UnknownAction { tag: "nope".into() };
+        let frame: serde_json::Value = serde_json::from_str(&error.to_frame(&["ping", "echo"])).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"action":"error","payload":[{
+                "type":"union_tag_invalid","loc":[],
+                "msg":"Input tag 'nope' found using 'action' does not match any of the expected tags: 'ping', 'echo'"
+            }]})
+        );
+    }
+
+    #[test]
+    fn strips_serde_positions() {
+        assert_eq!(strip_position("missing field `a` at line 1 column 2"), "missing field `a`");
+        assert_eq!(strip_position("no position here"), "no position here");
+    }
+}

@@ -1,0 +1,54 @@
+//! WebSocket close codes, without exposing the WebSocket implementation.
+
+use std::fmt;
+
+/// A WebSocket close code (RFC 6455 §7.4).
+///
+/// Chanx reports an authentication refusal as `4000 + status`, so a refused
+/// connection closes with [`CloseCode::application`]`(4401)` or `(4403)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CloseCode(u16);
+
+impl CloseCode {
+    /// 1000: the purpose of the connection has been fulfilled.
+    pub const NORMAL: Self = Self(1000);
+    /// 1001: the server is going away (shutting down).
+    pub const GOING_AWAY: Self = Self(1001);
+    /// 1008: a message violated the server's policy.
+    pub const POLICY: Self = Self(1008);
+    /// 1009: a message was too big to process.
+    pub const TOO_BIG: Self = Self(1009);
+    /// 1011: the server hit an unexpected condition.
+    pub const INTERNAL_ERROR: Self = Self(1011);
+
+    /// An application code in 4000..=4999, such as 4401 or 4403.
+    ///
+    /// # Errors
+    ///
+    /// Returns the code back when it is outside 4000..=4999.
+    pub const fn application(code: u16) -> Result<Self, u16> {
+        if code >= 4000 && code <= 4999 { Ok(Self(code)) } else { Err(code) }
+    }
+
+    /// The numeric code.
+    #[must_use]
+    pub const fn as_u16(self) -> u16 {
+        self.0
+    }
+
+    pub(crate) fn to_tungstenite(self) -> tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode {
+        self.0.into()
+    }
+}
+
+impl fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl From<CloseCode> for u16 {
+    fn from(code: CloseCode) -> Self {
+        code.0
+    }
+}

@@ -1,0 +1,574 @@
+//! `#[channel]` on an impl block: parse the block into a small description,
+//! check it, then render the `Consumer` impl.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, ReceiverKind, ReturnType, Type};
+
+use crate::attr::{self, Errors, Once};
+
+const CHANNEL_KEYS: &[&str] = &["name", "description", "tags", "send_completion"];
+const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output"];
+const MARKERS: &[&str] = &["ws_handler", "on_connect", "post_authentication"];
+
+#[derive(Default)]
+struct ChannelArgs {
+    name: Option<LitStr>,
+    description: Option<LitStr>,
+    tags: Vec<LitStr>,
+    send_completion: bool,
+}
+
+fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
+    let mut name = Once::default();
+    let mut description = Once::default();
+    let mut tags = Once::default();
+    let mut send_completion = Once::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            name.set(&meta, attr::parse_str(&meta)?)
+        } else if meta.path.is_ident("description") {
+            description.set(&meta, attr::parse_str(&meta)?)
+        } else if meta.path.is_ident("tags") {
+            tags.set(&meta, attr::parse_str_list(&meta)?)
+        } else if meta.path.is_ident("send_completion") {
+            send_completion.set(&meta, attr::parse_flag(&meta)?)
+        } else {
+            Err(attr::unknown_key(&meta, "#[channel]", CHANNEL_KEYS))
+        }
+    });
+    if let Err(error) = parser.parse2(tokens) {
+        errors.push(error);
+    }
+    ChannelArgs {
+        name: name.value,
+        description: description.value,
+        tags: tags.value.unwrap_or_default(),
+        send_completion: send_completion.value.unwrap_or(false),
+    }
+}
+
+#[derive(Default)]
+struct HandlerArgs {
+    summary: Option<LitStr>,
+    description: Option<LitStr>,
+    tags: Vec<LitStr>,
+    outputs: Vec<Type>,
+}
+
+fn parse_handler_args(attribute: &syn::Attribute, errors: &mut Errors) -> HandlerArgs {
+    if matches!(attribute.meta, syn::Meta::Path(_)) {
+        return HandlerArgs::default();
+    }
+    let mut summary = Once::default();
+    let mut description = Once::default();
+    let mut tags = Once::default();
+    let mut outputs = Once::default();
+    let result = attribute.parse_nested_meta(|meta| {
+        if meta.path.is_ident("summary") {
+            summary.set(&meta, attr::parse_str(&meta)?)
+        } else if meta.path.is_ident("description") {
+            description.set(&meta, attr::parse_str(&meta)?)
+        } else if meta.path.is_ident("tags") {
+            tags.set(&meta, attr::parse_str_list(&meta)?)
+        } else if meta.path.is_ident("output") {
+            let input = meta.value()?;
+            let types = if input.peek(syn::token::Bracket) {
+                let content;
+                syn::bracketed!(content in input);
+                syn::punctuated::Punctuated::<Type, syn::Token![,]>::parse_terminated(&content)?
+                    .into_iter()
+                    .collect()
+            } else {
+                vec![input.parse::<Type>()?]
+            };
+            outputs.set(&meta, types)
+        } else {
+            Err(attr::unknown_key(&meta, "#[ws_handler]", HANDLER_KEYS))
+        }
+    });
+    if let Err(error) = result {
+        errors.push(error);
+    }
+    HandlerArgs {
+        summary: summary.value,
+        description: description.value,
+        tags: tags.value.unwrap_or_default(),
+        outputs: outputs.value.unwrap_or_default(),
+    }
+}
+
+/// One `#[ws_handler]` method, checked.
+struct Handler {
+    method: syn::Ident,
+    takes_ctx: bool,
+    input: Type,
+    output: Type,
+    args: HandlerArgs,
+    doc: Option<String>,
+}
+
+/// A lifecycle hook, checked.
+struct Hook {
+    method: syn::Ident,
+    takes_ctx: bool,
+}
+
+#[derive(Default)]
+struct Model {
+    handlers: Vec<Handler>,
+    on_connect: Option<Hook>,
+    post_authentication: Option<Hook>,
+}
+
+pub(crate) fn expand(attr_tokens: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let mut item_impl = match syn::parse2::<ItemImpl>(item.clone()) {
+        Ok(item_impl) => item_impl,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "#[channel] goes on an inherent impl block: `#[channel] impl MyConsumer { … }`",
+            );
+            let compile_error = error.to_compile_error();
+            return quote!(#compile_error #item);
+        }
+    };
+    let args = parse_channel_args(attr_tokens, &mut errors);
+    if let Some((path, _)) = &item_impl.trait_ {
+        errors.spanned(path, "#[channel] goes on an inherent impl block, not a trait impl");
+    }
+    if !item_impl.generics.params.is_empty() {
+        errors.spanned(&item_impl.generics, "#[channel] consumers cannot be generic");
+    }
+    let model = collect(&mut item_impl, &mut errors);
+    let rendered = if errors.is_empty() {
+        render(&item_impl, &args, &model)
+    } else {
+        TokenStream::new()
+    };
+    // The user's impl (markers stripped) is always emitted, so one mistake
+    // does not cascade into unresolved-method errors elsewhere.
+    let compile_errors = errors.into_compile_errors();
+    quote! {
+        #item_impl
+        #compile_errors
+        #rendered
+    }
+}
+
+fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
+    let mut model = Model::default();
+    for item in &mut item_impl.items {
+        let ImplItem::Fn(function) = item else { continue };
+        let markers: Vec<(usize, &'static str)> = function
+            .attrs
+            .iter()
+            .enumerate()
+            .filter_map(|(index, attribute)| {
+                MARKERS
+                    .iter()
+                    .find(|marker| attr::is_marker(attribute, marker))
+                    .map(|marker| (index, *marker))
+            })
+            .collect();
+        if markers.is_empty() {
+            continue;
+        }
+        if markers.len() > 1 {
+            errors.spanned(
+                &function.attrs[markers[1].0],
+                format!(
+                    "a method can carry only one of #[ws_handler], #[on_connect], #[post_authentication]; `{}` already has #[{}]",
+                    function.sig.ident, markers[0].1
+                ),
+            );
+        }
+        let (index, marker) = markers[0];
+        let attribute = function.attrs[index].clone();
+        function
+            .attrs
+            .retain(|attribute| !MARKERS.iter().any(|marker| attr::is_marker(attribute, marker)));
+        match marker {
+            "ws_handler" => {
+                let args = parse_handler_args(&attribute, errors);
+                if let Some(handler) = check_handler(function, args, errors) {
+                    if let Some(first) = model
+                        .handlers
+                        .iter()
+                        .find(|existing| type_key(&existing.input) == type_key(&handler.input))
+                    {
+                        errors.spanned(
+                            &handler.input,
+                            format!(
+                                "two handlers take `{}`: `{}` already handles its action",
+                                type_key(&handler.input),
+                                first.method
+                            ),
+                        );
+                    } else {
+                        model.handlers.push(handler);
+                    }
+                }
+            }
+            "on_connect" => {
+                reject_args(&attribute, errors);
+                if let Some(hook) = check_on_connect(function, errors) {
+                    set_hook(&mut model.on_connect, hook, "on_connect", errors);
+                }
+            }
+            _ => {
+                reject_args(&attribute, errors);
+                if let Some(hook) = check_post_authentication(function, errors) {
+                    set_hook(&mut model.post_authentication, hook, "post_authentication", errors);
+                }
+            }
+        }
+    }
+    model
+}
+
+fn set_hook(slot: &mut Option<Hook>, hook: Hook, name: &str, errors: &mut Errors) {
+    if let Some(first) = slot {
+        errors.spanned(
+            &hook.method,
+            format!("only one #[{name}] hook per channel; `{}` is already one", first.method),
+        );
+    } else {
+        *slot = Some(hook);
+    }
+}
+
+fn reject_args(attribute: &syn::Attribute, errors: &mut Errors) {
+    if !matches!(attribute.meta, syn::Meta::Path(_)) {
+        errors.spanned(attribute, "this attribute takes no arguments");
+    }
+}
+
+fn type_key(ty: &Type) -> String {
+    ty.to_token_stream().to_string()
+}
+
+fn require_async(function: &ImplItemFn, what: &str, errors: &mut Errors) -> bool {
+    if function.sig.asyncness.is_none() {
+        errors.spanned(
+            function.sig.fn_token,
+            format!("a #[{what}] must be an `async fn`"),
+        );
+        return false;
+    }
+    if !function.sig.generics.params.is_empty() {
+        errors.spanned(&function.sig.generics, format!("a #[{what}] cannot be generic"));
+        return false;
+    }
+    true
+}
+
+/// Checks for `&self` / `&mut self`; returns whether it was found.
+fn require_ref_receiver(function: &ImplItemFn, what: &str, errors: &mut Errors) -> bool {
+    match function.sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            if matches!(receiver.kind, ReceiverKind::Reference(..)) {
+                true
+            } else {
+                errors.spanned(
+                    receiver,
+                    format!("a #[{what}] takes `&mut self` or `&self`, not `self` by value"),
+                );
+                false
+            }
+        }
+        _ => {
+            errors.spanned(
+                &function.sig.ident,
+                format!("a #[{what}] is a method: its first argument must be `&mut self` or `&self`"),
+            );
+            false
+        }
+    }
+}
+
+fn typed_args(function: &ImplItemFn) -> Vec<&syn::PatType> {
+    function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(pat_type) => Some(pat_type),
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+fn returned_type(function: &ImplItemFn, errors: &mut Errors) -> Option<Type> {
+    match &function.sig.output {
+        ReturnType::Default => Some(syn::parse_quote!(())),
+        ReturnType::Type(_, ty) => {
+            if matches!(**ty, Type::ImplTrait(_)) {
+                errors.spanned(ty, "a handler must return a concrete type, not `impl Trait`");
+                None
+            } else {
+                Some((**ty).clone())
+            }
+        }
+    }
+}
+
+fn check_handler(function: &ImplItemFn, args: HandlerArgs, errors: &mut Errors) -> Option<Handler> {
+    let what = "ws_handler";
+    let is_async = require_async(function, what, errors);
+    let has_receiver = require_ref_receiver(function, what, errors);
+    let typed = typed_args(function);
+    let (takes_ctx, input) = match typed.as_slice() {
+        [message] => (false, (*message.ty).clone()),
+        [_ctx, message] => (true, (*message.ty).clone()),
+        _ => {
+            errors.spanned(
+                &function.sig.inputs,
+                "a #[ws_handler] takes `(&mut self, message: M)` or `(&mut self, ctx: &Context, message: M)`",
+            );
+            return None;
+        }
+    };
+    let output = returned_type(function, errors)?;
+    (is_async && has_receiver).then(|| Handler {
+        method: function.sig.ident.clone(),
+        takes_ctx,
+        input,
+        output,
+        args,
+        doc: attr::doc_comment(&function.attrs),
+    })
+}
+
+fn check_on_connect(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
+    let is_async = require_async(function, "on_connect", errors);
+    if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first() {
+        errors.spanned(
+            receiver,
+            "an #[on_connect] hook builds the consumer, so it takes no `self`: `async fn new(ctx: &Context) -> Self`",
+        );
+        return None;
+    }
+    let takes_ctx = match typed_args(function).len() {
+        0 => false,
+        1 => true,
+        _ => {
+            errors.spanned(
+                &function.sig.inputs,
+                "an #[on_connect] hook takes `()` or `(ctx: &Context)`",
+            );
+            return None;
+        }
+    };
+    if matches!(function.sig.output, ReturnType::Default) {
+        errors.spanned(
+            &function.sig.ident,
+            "an #[on_connect] hook returns `Self` or `Result<Self, impl Into<Reject>>`",
+        );
+        return None;
+    }
+    is_async.then(|| Hook {
+        method: function.sig.ident.clone(),
+        takes_ctx,
+    })
+}
+
+fn check_post_authentication(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
+    let what = "post_authentication";
+    let is_async = require_async(function, what, errors);
+    let has_receiver = require_ref_receiver(function, what, errors);
+    let takes_ctx = match typed_args(function).len() {
+        0 => false,
+        1 => true,
+        _ => {
+            errors.spanned(
+                &function.sig.inputs,
+                "a #[post_authentication] hook takes `(&mut self)` or `(&mut self, ctx: &Context)`",
+            );
+            return None;
+        }
+    };
+    (is_async && has_receiver).then(|| Hook {
+        method: function.sig.ident.clone(),
+        takes_ctx,
+    })
+}
+
+fn lit_list(items: &[LitStr]) -> TokenStream {
+    quote!(&[#(#items),*])
+}
+
+fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStream {
+    let self_ty = &item_impl.self_ty;
+    let type_name = match &**self_ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map_or_else(|| type_key(self_ty), |segment| segment.ident.to_string()),
+        other => type_key(other),
+    };
+    let name = args
+        .name
+        .as_ref()
+        .map_or_else(|| type_name.clone(), LitStr::value);
+    let description = args
+        .description
+        .as_ref()
+        .map(LitStr::value)
+        .or_else(|| attr::doc_comment(&item_impl.attrs));
+    let description = attr::option_str(description.as_deref());
+    let tags = lit_list(&args.tags);
+    let send_completion = args.send_completion;
+
+    let metas = model.handlers.iter().map(|handler| {
+        let method = handler.method.to_string();
+        let input = &handler.input;
+        let output = &handler.output;
+        let extra_outputs = &handler.args.outputs;
+        let input_name = type_key(input).replace(' ', "");
+        let summary = attr::option_str(handler.args.summary.as_ref().map(LitStr::value).as_deref());
+        let description = handler
+            .args
+            .description
+            .as_ref()
+            .map(LitStr::value)
+            .or_else(|| handler.doc.clone());
+        let description = attr::option_str(description.as_deref());
+        let tags = lit_list(&handler.args.tags);
+        quote! {
+            ::chanx_core::__private::HandlerMeta::new(
+                #method,
+                ::chanx_core::__private::HandlerKind::Ws,
+                <#input as ::chanx_core::Message>::ACTIONS,
+                #input_name,
+                <#input as ::chanx_core::Message>::describe,
+                |out| {
+                    <#output as ::chanx_core::__private::IntoReply>::describe(out);
+                    #(<#extra_outputs as ::chanx_core::Message>::describe(out);)*
+                },
+                #summary,
+                #description,
+                #tags,
+            )
+        }
+    });
+
+    let arms = model.handlers.iter().map(|handler| {
+        let method = &handler.method;
+        let input = &handler.input;
+        let ctx_arg = handler.takes_ctx.then(|| quote!(ctx,));
+        quote! {
+            if <#input as ::chanx_core::Message>::has_action(action) {
+                let message = match ::chanx_core::__private::decode::<#input>(envelope) {
+                    ::core::result::Result::Ok(message) => message,
+                    ::core::result::Result::Err(outcome) => return outcome,
+                };
+                return ::chanx_core::__private::reply(Self::#method(self, #ctx_arg message).await, envelope);
+            }
+        }
+    });
+
+    let connect = match &model.on_connect {
+        Some(hook) => {
+            let method = &hook.method;
+            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+            quote!(::chanx_core::__private::connected::<Self, _>(Self::#method(#ctx_arg).await))
+        }
+        None => quote_spanned! {self_ty.span()=>
+            ::chanx_core::__private::default_consumer::<Self>()
+        },
+    };
+    let post_authentication = match &model.post_authentication {
+        Some(hook) => {
+            let method = &hook.method;
+            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+            quote!(::chanx_core::__private::HookOutcome::new(Self::#method(self, #ctx_arg).await))
+        }
+        None => quote!(::chanx_core::__private::HookOutcome::new(())),
+    };
+
+    // Type checks with spans on the user's code, so errors point there.
+    let checks = model.handlers.iter().map(|handler| {
+        let input = &handler.input;
+        let output = &handler.output;
+        let extra = handler.args.outputs.iter().map(|ty| {
+            quote_spanned! {ty.span()=> ::chanx_core::__private::assert_message::<#ty>(); }
+        });
+        let input_check = quote_spanned! {input.span()=> ::chanx_core::__private::assert_message::<#input>(); };
+        let output_check = quote_spanned! {output.span()=> ::chanx_core::__private::assert_reply::<#output>(); };
+        quote!(#input_check #output_check #(#extra)*)
+    });
+    let inputs: Vec<&Type> = model.handlers.iter().map(|handler| &handler.input).collect();
+    let unique = quote_spanned! {self_ty.span()=>
+        const _: () = ::chanx_core::__private::assert_unique_actions(
+            &[#(<#inputs as ::chanx_core::Message>::ACTIONS),*],
+        );
+    };
+    let unused_ctx = if model.handlers.iter().any(|handler| handler.takes_ctx) {
+        TokenStream::new()
+    } else {
+        quote!(let _ = ctx;)
+    };
+
+    quote! {
+        const _: () = { #(#checks)* };
+        #unique
+
+        #[automatically_derived]
+        impl ::chanx_core::Consumer for #self_ty {
+            const CHANNEL: &'static ::chanx_core::__private::ChannelMeta =
+                &::chanx_core::__private::ChannelMeta::new(
+                    #name,
+                    #type_name,
+                    #description,
+                    #tags,
+                    &[#(#metas),*],
+                );
+
+            const CONFIG: ::chanx_core::ConsumerConfig =
+                ::chanx_core::ConsumerConfig::new().send_completion(#send_completion);
+
+            async fn connect(
+                ctx: &::chanx_core::Context,
+            ) -> ::core::result::Result<Self, ::chanx_core::Reject> {
+                let _ = ctx;
+                #connect
+            }
+
+            async fn post_authentication(
+                &mut self,
+                ctx: &::chanx_core::Context,
+            ) -> ::chanx_core::__private::HookOutcome {
+                let _ = ctx;
+                #post_authentication
+            }
+
+            fn dispatch<'a>(
+                &'a mut self,
+                ctx: &'a ::chanx_core::Context,
+                envelope: &'a ::chanx_core::__private::Envelope<'a>,
+            ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
+                async move {
+                    #unused_ctx
+                    let action: &str = &envelope.action;
+                    #(#arms)*
+                    ::chanx_core::__private::Outcome::Unknown
+                }
+            }
+        }
+    }
+}
+
+/// `#[ws_handler]` and friends used outside a `#[channel]` impl block.
+pub(crate) fn outside_channel(name: &str, item: TokenStream) -> TokenStream {
+    let error = syn::Error::new(
+        Span::call_site(),
+        format!("#[{name}] only works on a method inside a `#[channel]` impl block"),
+    )
+    .to_compile_error();
+    quote!(#error #item)
+}

@@ -1,0 +1,60 @@
+//! Procedural macros of chanx for Rust. Use them through `chanx-core`, which
+//! re-exports them next to the traits they implement.
+
+use proc_macro::TokenStream;
+
+mod attr;
+mod channel;
+mod message;
+
+/// Derives `chanx_core::Message`: the wire shape `{"action": …, "payload": …}`.
+///
+/// On a struct, `#[message(action = "…")]` names its action and the struct
+/// itself is the payload, through its own `Serialize`, `Deserialize` and
+/// `JsonSchema` derives (so `#[serde(...)]` attributes keep working): named
+/// fields give an object, a newtype gives the inner value, a unit struct gives
+/// `null` (and a frame without `payload` is accepted).
+///
+/// On an enum, each variant wraps one single-action message, and the enum is
+/// the union of their actions; `From` is implemented for each variant.
+#[proc_macro_derive(Message, attributes(message))]
+pub fn derive_message(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    message::expand(&input).into()
+}
+
+/// Turns an `impl` block into a consumer: a dispatch table keyed on
+/// `action`, reply glue, and metadata for documentation.
+///
+/// Keys: `name = "…"`, `description = "…"`, `tags = ["…", …]`,
+/// `send_completion` (or `send_completion = true`).
+///
+/// Methods marked `#[ws_handler]` take `(&mut self, message: M)` or
+/// `(&mut self, ctx: &Context, message: M)`; one `#[on_connect]` associated
+/// function builds the consumer from `&Context`; one `#[post_authentication]`
+/// method runs after connect.
+#[proc_macro_attribute]
+pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::expand(attr.into(), item.into()).into()
+}
+
+/// Marks a method of a `#[channel]` impl block as the handler of its input
+/// message's action. Keys: `summary`, `description`, `tags`, `output`.
+#[proc_macro_attribute]
+pub fn ws_handler(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("ws_handler", item.into()).into()
+}
+
+/// Marks the associated function of a `#[channel]` impl block that builds
+/// the consumer for each connection.
+#[proc_macro_attribute]
+pub fn on_connect(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("on_connect", item.into()).into()
+}
+
+/// Marks the method of a `#[channel]` impl block that runs once a
+/// connection is established and authenticated.
+#[proc_macro_attribute]
+pub fn post_authentication(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("post_authentication", item.into()).into()
+}

@@ -1,0 +1,221 @@
+//! `#[derive(Message)]`: parse, check, render.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, LitStr, Type};
+
+use crate::attr::{self, Errors, Once};
+
+struct MessageAttrs {
+    action: Option<LitStr>,
+}
+
+fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
+    let mut action = Once::default();
+    for attribute in attrs.iter().filter(|a| a.path().is_ident("message")) {
+        let result = attribute.parse_nested_meta(|meta| {
+            if meta.path.is_ident("action") {
+                let value = attr::parse_str(&meta)?;
+                if value.value().is_empty() {
+                    return Err(syn::Error::new(value.span(), "an action cannot be empty"));
+                }
+                action.set(&meta, value)
+            } else {
+                Err(attr::unknown_key(&meta, "#[message]", &["action"]))
+            }
+        });
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+    MessageAttrs {
+        action: action.value,
+    }
+}
+
+pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        errors.spanned(&input.generics, "chanx messages cannot be generic; define a concrete type");
+    }
+    let attrs = parse_attrs(&input.attrs, &mut errors);
+    let body = match &input.data {
+        Data::Struct(_) => match &attrs.action {
+            Some(action) => expand_struct(input, action),
+            None => {
+                errors.spanned(
+                    &input.ident,
+                    "missing `#[message(action = \"…\")]`: a message struct needs an action",
+                );
+                TokenStream::new()
+            }
+        },
+        Data::Enum(data) => {
+            if let Some(action) = &attrs.action {
+                errors.spanned(
+                    action,
+                    "an enum message takes its actions from its variants; remove `action` here",
+                );
+            }
+            expand_enum(input, data, &mut errors)
+        }
+        Data::Union(data) => {
+            errors.spanned(data.union_token, "unions cannot be messages; use a struct or an enum");
+            TokenStream::new()
+        }
+    };
+    match errors.into_compile_errors() {
+        Some(compile_errors) => compile_errors,
+        None => body,
+    }
+}
+
+fn expand_struct(input: &DeriveInput, action: &LitStr) -> TokenStream {
+    let ident = &input.ident;
+    let name = ident.to_string();
+    let description = attr::option_str(attr::doc_comment(&input.attrs).as_deref());
+    quote! {
+        #[automatically_derived]
+        impl ::chanx_core::Message for #ident {
+            const ACTIONS: &'static [&'static str] = &[#action];
+
+            fn action(&self) -> &'static str {
+                #action
+            }
+
+            fn has_action(action: &str) -> bool {
+                action == #action
+            }
+
+            fn serialize_payload<__S: ::chanx_core::__private::serde::Serializer>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                ::chanx_core::__private::serde::Serialize::serialize(self, serializer)
+            }
+
+            fn deserialize_payload<'de, __D: ::chanx_core::__private::serde::Deserializer<'de>>(
+                _action: &str,
+                deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                <Self as ::chanx_core::__private::serde::Deserialize<'de>>::deserialize(deserializer)
+            }
+
+            fn describe(out: &mut ::std::vec::Vec<::chanx_core::__private::MessageMeta>) {
+                out.push(::chanx_core::__private::MessageMeta::of::<Self>(#name, #description));
+            }
+        }
+
+        #[automatically_derived]
+        impl ::chanx_core::SingleMessage for #ident {
+            const ACTION: &'static str = #action;
+        }
+    }
+}
+
+fn expand_enum(input: &DeriveInput, data: &syn::DataEnum, errors: &mut Errors) -> TokenStream {
+    let ident = &input.ident;
+    if data.variants.is_empty() {
+        errors.spanned(ident, "an enum message needs at least one variant");
+        return TokenStream::new();
+    }
+    let mut variants: Vec<(&syn::Ident, &Type)> = Vec::new();
+    for variant in &data.variants {
+        if let Some(attribute) = variant.attrs.iter().find(|a| a.path().is_ident("message")) {
+            errors.spanned(
+                attribute,
+                "variants take their action from the message they wrap; remove this attribute",
+            );
+        }
+        match &variant.fields {
+            Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
+                if let Some(field) = fields.unnamed.first() {
+                    variants.push((&variant.ident, &field.ty));
+                }
+            }
+            _ => errors.spanned(
+                variant,
+                format!(
+                    "each variant of a message enum wraps one message, as in `{}(SomeMessage)`",
+                    variant.ident
+                ),
+            ),
+        }
+    }
+    let names: Vec<_> = variants.iter().map(|(name, _)| *name).collect();
+    let types: Vec<_> = variants.iter().map(|(_, ty)| *ty).collect();
+    let checks = types.iter().map(|ty| {
+        quote_spanned! {ty.span()=>
+            const _: () = ::chanx_core::__private::assert_single::<#ty>();
+        }
+    });
+    // `From` for each variant whose type appears once.
+    let froms = variants.iter().filter_map(|(name, ty)| {
+        let key = quote!(#ty).to_string();
+        let count = types.iter().filter(|other| quote!(#other).to_string() == key).count();
+        (count == 1).then(|| {
+            quote! {
+                #[automatically_derived]
+                impl ::core::convert::From<#ty> for #ident {
+                    fn from(message: #ty) -> Self {
+                        Self::#name(message)
+                    }
+                }
+            }
+        })
+    });
+    let unique = quote_spanned! {input.ident.span()=>
+        const _: () = ::chanx_core::__private::assert_unique_actions(
+            &[<#ident as ::chanx_core::Message>::ACTIONS],
+        );
+    };
+    quote! {
+        #(#checks)*
+
+        #[automatically_derived]
+        impl ::chanx_core::Message for #ident {
+            const ACTIONS: &'static [&'static str] = &[
+                #(<#types as ::chanx_core::SingleMessage>::ACTION),*
+            ];
+
+            fn action(&self) -> &'static str {
+                match self {
+                    #(Self::#names(message) => ::chanx_core::Message::action(message),)*
+                }
+            }
+
+            fn serialize_payload<__S: ::chanx_core::__private::serde::Serializer>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                match self {
+                    #(Self::#names(message) => ::chanx_core::Message::serialize_payload(message, serializer),)*
+                }
+            }
+
+            fn deserialize_payload<'de, __D: ::chanx_core::__private::serde::Deserializer<'de>>(
+                action: &str,
+                deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                #(
+                    if action == <#types as ::chanx_core::SingleMessage>::ACTION {
+                        return <#types as ::chanx_core::Message>::deserialize_payload(action, deserializer)
+                            .map(Self::#names);
+                    }
+                )*
+                ::core::result::Result::Err(<__D::Error as ::chanx_core::__private::serde::de::Error>::custom(
+                    ::core::format_args!("unknown action `{}`", action),
+                ))
+            }
+
+            fn describe(out: &mut ::std::vec::Vec<::chanx_core::__private::MessageMeta>) {
+                #(<#types as ::chanx_core::Message>::describe(out);)*
+            }
+        }
+
+        #(#froms)*
+
+        #unique
+    }
+}
