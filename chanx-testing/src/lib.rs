@@ -1,1 +1,506 @@
-//! placeholder
+//! Test clients for chanx consumers.
+//!
+//! A [`Communicator`] talks to a [`Router`] either in-process, running the
+//! real connection loop over an in-memory byte stream (no TCP, no port), or
+//! over a real TCP socket to a running server. Both speak the same WebSocket
+//! protocol and offer the same methods.
+//!
+//! ```
+//! use chanx_core::messages::{Ping, Pong};
+//! use chanx_core::{Router, channel};
+//! use chanx_testing::Communicator;
+//!
+//! #[derive(Default)]
+//! struct Health;
+//!
+//! #[channel(send_completion)]
+//! impl Health {
+//!     #[ws_handler]
+//!     async fn ping(&mut self, _: Ping) -> Pong {
+//!         Pong
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Router::new().route::<Health>("/ws/health");
+//! let mut client = Communicator::connect(&app, "/ws/health").await?;
+//! client.send_message(&Ping).await?;
+//! let replies = client.receive_all_messages().await?;
+//! assert_eq!(replies, vec![serde_json::json!({"action": "pong", "payload": null})]);
+//! client.disconnect().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chanx_core::{DecodeError, Message, NoRoute, Router};
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderName, HeaderValue, Request};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+/// The default time a `receive_*` call waits before failing.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A WebSocket test client.
+pub struct Communicator {
+    socket: WebSocketStream<Box<dyn Io>>,
+    timeout: Duration,
+    server: Option<JoinHandle<()>>,
+    close: Option<Option<(u16, String)>>,
+}
+
+impl std::fmt::Debug for Communicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Communicator")
+            .field("timeout", &self.timeout)
+            .field("in_process", &self.server.is_some())
+            .field("close", &self.close)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for a connection: query, headers and receive timeout.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CommunicatorBuilder {
+    path: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+    invalid: Option<String>,
+}
+
+/// Connecting failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// In-process: no route matches the path.
+    #[error(transparent)]
+    NoRoute(#[from] NoRoute),
+    /// Over TCP: the server answered the upgrade with this HTTP status.
+    #[error("the server refused the WebSocket upgrade with HTTP {status}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The response body, if any.
+        body: String,
+    },
+    /// The request could not be built (bad header name or value, bad path).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Connecting or the handshake failed.
+    #[error("connection failed: {0}")]
+    Io(String),
+}
+
+/// Sending or receiving failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// Nothing arrived within the timeout.
+    #[error("no frame within {0:?}")]
+    Timeout(Duration),
+    /// The server closed the connection.
+    #[error("the connection closed (code {code:?}, reason {reason:?})")]
+    Closed {
+        /// The close code, if the server sent one.
+        code: Option<u16>,
+        /// The close reason.
+        reason: String,
+    },
+    /// A text frame was not JSON.
+    #[error("a frame was not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// A frame did not decode into the requested message type.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A binary frame arrived; chanx servers send text only.
+    #[error("unexpected binary frame of {0} bytes")]
+    Binary(usize),
+    /// A frame arrived when none was expected.
+    #[error("unexpected frame: {0}")]
+    Unexpected(String),
+    /// The WebSocket failed.
+    #[error("WebSocket error: {0}")]
+    Transport(#[from] tungstenite::Error),
+}
+
+impl CommunicatorBuilder {
+    /// Adds a query parameter (form-encoded).
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a request header.
+    ///
+    /// # Errors
+    ///
+    /// Reported by `connect` when the name or value is invalid.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => self.headers.push((name, value)),
+            _ => self.invalid = Some(format!("invalid header {name:?}: {value:?}")),
+        }
+        self
+    }
+
+    /// How long each `receive_*` call waits (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn path_and_query(&self) -> Result<String, ConnectError> {
+        if let Some(problem) = &self.invalid {
+            return Err(ConnectError::InvalidRequest(problem.clone()));
+        }
+        if !self.path.starts_with('/') {
+            return Err(ConnectError::InvalidRequest(format!(
+                "path {:?} must start with '/'",
+                self.path
+            )));
+        }
+        if self.query.is_empty() {
+            return Ok(self.path.clone());
+        }
+        let query = form_encode(&self.query);
+        Ok(format!("{}?{query}", self.path))
+    }
+
+    /// Connects in-process: runs `router`'s real connection loop over an
+    /// in-memory stream, on a spawned task.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::NoRoute`] when no route matches.
+    pub async fn connect(self, router: &Router) -> Result<Communicator, ConnectError> {
+        let uri = self.path_and_query()?;
+        let mut request = Request::builder()
+            .uri(&uri)
+            .body(())
+            .map_err(|error| ConnectError::InvalidRequest(error.to_string()))?;
+        for (name, value) in &self.headers {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let server = router.serve_io(server_io, &request)?;
+        let server = tokio::spawn(server);
+        let socket = WebSocketStream::from_raw_socket(Box::new(client_io) as Box<dyn Io>, Role::Client, None).await;
+        Ok(Communicator {
+            socket,
+            timeout: self.timeout,
+            server: Some(server),
+            close: None,
+        })
+    }
+
+    /// Connects over TCP to a server listening on `addr`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Refused`] when the server answers with an HTTP error
+    /// (404 for an unknown path, for example), [`ConnectError::Io`] when the
+    /// connection fails.
+    pub async fn connect_tcp(self, addr: SocketAddr) -> Result<Communicator, ConnectError> {
+        let uri = self.path_and_query()?;
+        let mut request = format!("ws://{addr}{uri}")
+            .into_client_request()
+            .map_err(|error| ConnectError::InvalidRequest(error.to_string()))?;
+        for (name, value) in &self.headers {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|error| ConnectError::Io(error.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|error| ConnectError::Io(error.to_string()))?;
+        let (socket, _response) = tokio_tungstenite::client_async(request, Box::new(stream) as Box<dyn Io>)
+            .await
+            .map_err(|error| match error {
+                tungstenite::Error::Http(response) => ConnectError::Refused {
+                    status: response.status().as_u16(),
+                    body: response
+                        .body()
+                        .as_ref()
+                        .map(|body| String::from_utf8_lossy(body).into_owned())
+                        .unwrap_or_default(),
+                },
+                other => ConnectError::Io(other.to_string()),
+            })?;
+        Ok(Communicator {
+            socket,
+            timeout: self.timeout,
+            server: None,
+            close: None,
+        })
+    }
+}
+
+fn form_encode(pairs: &[(String, String)]) -> String {
+    fn encode(text: &str, out: &mut String) {
+        for byte in text.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(char::from(byte)),
+                b' ' => out.push('+'),
+                other => out.push_str(&format!("%{other:02X}")),
+            }
+        }
+    }
+    let mut out = String::new();
+    for (index, (key, value)) in pairs.iter().enumerate() {
+        if index > 0 {
+            out.push('&');
+        }
+        encode(key, &mut out);
+        out.push('=');
+        encode(value, &mut out);
+    }
+    out
+}
+
+impl Communicator {
+    /// Options for connecting to `path`.
+    pub fn builder(path: impl Into<String>) -> CommunicatorBuilder {
+        CommunicatorBuilder {
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            invalid: None,
+        }
+    }
+
+    /// Connects in-process to `path` on `router`.
+    ///
+    /// # Errors
+    ///
+    /// See [`CommunicatorBuilder::connect`].
+    pub async fn connect(router: &Router, path: &str) -> Result<Self, ConnectError> {
+        Self::builder(path).connect(router).await
+    }
+
+    /// Connects over TCP to `path` on the server at `addr`.
+    ///
+    /// # Errors
+    ///
+    /// See [`CommunicatorBuilder::connect_tcp`].
+    pub async fn connect_tcp(addr: SocketAddr, path: &str) -> Result<Self, ConnectError> {
+        Self::builder(path).connect_tcp(addr).await
+    }
+
+    /// Sends a typed message.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed.
+    pub async fn send_message<M: Message>(&mut self, message: &M) -> Result<(), ReceiveError> {
+        self.send_text(message.to_json()).await
+    }
+
+    /// Sends a JSON value as a text frame.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed.
+    pub async fn send_json(&mut self, value: &Value) -> Result<(), ReceiveError> {
+        self.send_text(value.to_string()).await
+    }
+
+    /// Sends a raw text frame.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed.
+    pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), ReceiveError> {
+        Ok(self.socket.send(WsMessage::text(text.into())).await?)
+    }
+
+    /// Sends a binary frame.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed.
+    pub async fn send_binary(&mut self, bytes: impl Into<Vec<u8>>) -> Result<(), ReceiveError> {
+        Ok(self.socket.send(WsMessage::binary(bytes.into())).await?)
+    }
+
+    /// Receives the next text frame, skipping control frames.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::Timeout`], [`ReceiveError::Closed`], or a transport
+    /// error.
+    pub async fn receive_text(&mut self) -> Result<String, ReceiveError> {
+        if let Some(close) = &self.close {
+            return Err(closed_error(close.as_ref()));
+        }
+        let timeout = self.timeout;
+        let next = tokio::time::timeout(timeout, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(WsMessage::Text(text))) => return Ok(text.as_str().to_owned()),
+                    Some(Ok(WsMessage::Binary(bytes))) => return Err(ReceiveError::Binary(bytes.len())),
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        let close = frame.map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
+                        let error = closed_error(close.as_ref());
+                        self.close = Some(close);
+                        return Err(error);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(ReceiveError::Transport(error)),
+                    None => {
+                        self.close = Some(None);
+                        return Err(closed_error(None));
+                    }
+                }
+            }
+        })
+        .await;
+        next.unwrap_or(Err(ReceiveError::Timeout(timeout)))
+    }
+
+    /// Receives the next frame as JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`Communicator::receive_text`], or [`ReceiveError::NotJson`].
+    pub async fn receive_json(&mut self) -> Result<Value, ReceiveError> {
+        Ok(serde_json::from_str(&self.receive_text().await?)?)
+    }
+
+    /// Receives the next frame as message type `M`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Communicator::receive_text`], or [`ReceiveError::Decode`] when the
+    /// frame is not an `M`.
+    pub async fn receive_message<M: Message>(&mut self) -> Result<M, ReceiveError> {
+        Ok(M::from_json(&self.receive_text().await?)?)
+    }
+
+    /// Receives frames until one with action `complete` (not included).
+    ///
+    /// Needs a consumer with `#[channel(send_completion)]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Communicator::receive_json`]; a timeout means no `complete`
+    /// frame arrived.
+    pub async fn receive_all_messages(&mut self) -> Result<Vec<Value>, ReceiveError> {
+        self.receive_until("complete").await
+    }
+
+    /// Receives frames until one with action `stop_action` (not included).
+    ///
+    /// # Errors
+    ///
+    /// As [`Communicator::receive_json`].
+    pub async fn receive_until(&mut self, stop_action: &str) -> Result<Vec<Value>, ReceiveError> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.receive_json().await?;
+            if frame.get("action").and_then(Value::as_str) == Some(stop_action) {
+                return Ok(frames);
+            }
+            frames.push(frame);
+        }
+    }
+
+    /// Succeeds when no frame arrives within `wait`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::Unexpected`] with the frame that did arrive, or
+    /// [`ReceiveError::Closed`].
+    pub async fn receive_nothing(&mut self, wait: Duration) -> Result<(), ReceiveError> {
+        let saved = std::mem::replace(&mut self.timeout, wait);
+        let result = self.receive_text().await;
+        self.timeout = saved;
+        match result {
+            Err(ReceiveError::Timeout(_)) => Ok(()),
+            Ok(frame) => Err(ReceiveError::Unexpected(frame)),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Waits for the server to close the connection and returns the close
+    /// code (`None` when it closed without one). Frames before the close are
+    /// discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::Timeout`] when the connection stays open.
+    pub async fn wait_closed(&mut self) -> Result<Option<u16>, ReceiveError> {
+        loop {
+            match self.receive_text().await {
+                Ok(_) => {}
+                Err(ReceiveError::Closed { code, .. }) => return Ok(code),
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Asserts that the server closes the connection with `code`.
+    ///
+    /// # Panics
+    ///
+    /// When the connection closes with another code, stays open past the
+    /// timeout, or fails.
+    pub async fn assert_closed(&mut self, code: u16) {
+        match self.wait_closed().await {
+            Ok(Some(actual)) => assert_eq!(actual, code, "connection closed with {actual}, expected {code}"),
+            Ok(None) => panic!("connection closed without a close code, expected {code}"),
+            Err(error) => panic!("expected the connection to close with {code}: {error}"),
+        }
+    }
+
+    /// Closes the connection with 1000 and waits for the server's answer.
+    ///
+    /// # Errors
+    ///
+    /// The closing handshake failed.
+    pub async fn disconnect(mut self) -> Result<(), ReceiveError> {
+        if self.close.is_none() {
+            let frame = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            match self.socket.close(Some(frame)).await {
+                Ok(()) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {}
+                Err(error) => return Err(error.into()),
+            }
+            let timeout = self.timeout;
+            let _ = tokio::time::timeout(timeout, async {
+                while let Some(Ok(_)) = self.socket.next().await {}
+            })
+            .await;
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(self.timeout, server).await;
+        }
+        Ok(())
+    }
+}
+
+fn closed_error(close: Option<&(u16, String)>) -> ReceiveError {
+    ReceiveError::Closed {
+        code: close.map(|(code, _)| *code),
+        reason: close.map(|(_, reason)| reason.clone()).unwrap_or_default(),
+    }
+}
