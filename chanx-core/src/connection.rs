@@ -76,14 +76,12 @@ pub(crate) async fn run<C: Consumer>(transport: BoxTransport, params: Connection
     // Always queue a close so the writer ends even when clones of the context
     // live on in user tasks. After a client close this only completes the
     // closing handshake tungstenite has already started.
-    let code = match end {
-        EndReason::Shutdown => CloseCode::GOING_AWAY,
-        EndReason::Transport => CloseCode::POLICY,
-        EndReason::ClientClosed | EndReason::ServerClosed => CloseCode::NORMAL,
-    };
-    let reason = if end == EndReason::Shutdown { "server shutting down" } else { "" };
-    // `close` is a no-op if a handler already closed the connection.
-    let _ = tokio::time::timeout(WRITER_DRAIN_TIMEOUT, ctx.close(code, reason)).await;
+    let (code, reason) = ctx.take_close().unwrap_or_else(|| match end {
+        EndReason::Shutdown => (CloseCode::GOING_AWAY, Utf8Bytes::from_static("server shutting down")),
+        EndReason::Transport => (CloseCode::POLICY, Utf8Bytes::default()),
+        EndReason::ClientClosed | EndReason::ServerClosed => (CloseCode::NORMAL, Utf8Bytes::default()),
+    });
+    let _ = tokio::time::timeout(WRITER_DRAIN_TIMEOUT, ctx.send_close(code, reason)).await;
     drop(ctx);
     if tokio::time::timeout(WRITER_DRAIN_TIMEOUT, &mut writer).await.is_err() {
         tracing::debug!("writer did not drain in time; aborting it");
@@ -102,12 +100,12 @@ async fn drive<C: Consumer>(
         Ok(Ok(consumer)) => consumer,
         Ok(Err(reject)) => {
             tracing::info!(code = %reject.code(), reason = reject.reason(), "connection refused");
-            let _ = ctx.close(reject.code(), reject.reason()).await;
+            ctx.close(reject.code(), reject.reason());
             return EndReason::ServerClosed;
         }
         Err(panic) => {
             tracing::error!(panic = panic_message(&*panic), "connect hook panicked");
-            let _ = ctx.close(CloseCode::INTERNAL_ERROR, "connect failed").await;
+            ctx.close(CloseCode::INTERNAL_ERROR, "connect failed");
             return EndReason::ServerClosed;
         }
     };
@@ -128,6 +126,7 @@ async fn drive<C: Consumer>(
         let frame = tokio::select! {
             biased;
             () = shutdown.cancelled() => return EndReason::Shutdown,
+            () = ctx.close_requested() => return EndReason::ServerClosed,
             frame = stream.next() => frame,
         };
         match frame {

@@ -1,11 +1,11 @@
 //! The per-connection [`Context`] handed to hooks and handlers.
 
 use std::borrow::Cow;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Extensions, HeaderMap};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::message::{Message, encode};
@@ -27,7 +27,8 @@ struct Inner {
     request: RequestInfo,
     state: Arc<Extensions>,
     outbound: mpsc::Sender<Outbound>,
-    closing: AtomicBool,
+    close: Mutex<Option<(CloseCode, Utf8Bytes)>>,
+    close_requested: Notify,
 }
 
 /// What the upgrade request said: path, route parameters, query and headers.
@@ -87,7 +88,8 @@ impl Context {
                 request,
                 state,
                 outbound,
-                closing: AtomicBool::new(false),
+                close: Mutex::new(None),
+                close_requested: Notify::new(),
             }),
         }
     }
@@ -181,27 +183,45 @@ impl Context {
             .map_err(|_| SendError)
     }
 
-    /// Closes the connection with `code` once everything queued before has
-    /// been sent. The frame being handled finishes; no later frame is read.
+    /// Asks to close the connection with `code` and `reason` (at most 123
+    /// bytes are sent). The frame being handled finishes first, with its
+    /// reply; no later frame is read. The first request wins.
     ///
-    /// # Errors
-    ///
-    /// [`SendError`] when the connection has already ended.
-    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        if self.inner.closing.swap(true, Ordering::AcqRel) {
-            return Ok(());
+    /// Works from a clone of the context in another task too.
+    pub fn close(&self, code: CloseCode, reason: &str) {
+        let mut close = self.inner.close.lock().unwrap_or_else(PoisonError::into_inner);
+        if close.is_none() {
+            *close = Some((code, truncate_reason(reason)));
+            self.inner.close_requested.notify_one();
         }
-        self.inner
-            .outbound
-            .send(Outbound::Close(code, truncate_reason(reason)))
-            .await
-            .map_err(|_| SendError)
     }
 
     /// Whether [`Context::close`] has been called.
     #[must_use]
     pub fn is_closing(&self) -> bool {
-        self.inner.closing.load(Ordering::Acquire)
+        self.inner
+            .close
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Resolves once [`Context::close`] has been called.
+    pub(crate) async fn close_requested(&self) {
+        self.inner.close_requested.notified().await;
+    }
+
+    pub(crate) fn take_close(&self) -> Option<(CloseCode, Utf8Bytes)> {
+        self.inner.close.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Queues the close frame for the writer, after everything queued before.
+    pub(crate) async fn send_close(&self, code: CloseCode, reason: Utf8Bytes) -> Result<(), SendError> {
+        self.inner
+            .outbound
+            .send(Outbound::Close(code, reason))
+            .await
+            .map_err(|_| SendError)
     }
 }
 
