@@ -31,7 +31,10 @@ pub(crate) trait Transport:
 }
 
 impl<T> Transport for T where
-    T: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError> + Send + 'static
+    T: Stream<Item = Result<WsMessage, WsError>>
+        + Sink<WsMessage, Error = WsError>
+        + Send
+        + 'static
 {
 }
 
@@ -64,7 +67,10 @@ const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
 const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs one connection of consumer `C` to its end.
-pub(crate) async fn run<C: Consumer>(transport: BoxTransport, params: ConnectionParams) -> EndReason {
+pub(crate) async fn run<C: Consumer>(
+    transport: BoxTransport,
+    params: ConnectionParams,
+) -> EndReason {
     let (sink, mut stream) = transport.split();
     let (tx, rx) = mpsc::channel(params.outbound_capacity.max(1));
     let mut writer = tokio::spawn(write_loop(sink, rx));
@@ -77,13 +83,21 @@ pub(crate) async fn run<C: Consumer>(transport: BoxTransport, params: Connection
     // live on in user tasks. After a client close this only completes the
     // closing handshake tungstenite has already started.
     let (code, reason) = ctx.take_close().unwrap_or_else(|| match end {
-        EndReason::Shutdown => (CloseCode::GOING_AWAY, Utf8Bytes::from_static("server shutting down")),
+        EndReason::Shutdown => (
+            CloseCode::GOING_AWAY,
+            Utf8Bytes::from_static("server shutting down"),
+        ),
         EndReason::Transport => (CloseCode::POLICY, Utf8Bytes::default()),
-        EndReason::ClientClosed | EndReason::ServerClosed => (CloseCode::NORMAL, Utf8Bytes::default()),
+        EndReason::ClientClosed | EndReason::ServerClosed => {
+            (CloseCode::NORMAL, Utf8Bytes::default())
+        }
     });
     let _ = tokio::time::timeout(WRITER_DRAIN_TIMEOUT, ctx.send_close(code, reason)).await;
     drop(ctx);
-    if tokio::time::timeout(WRITER_DRAIN_TIMEOUT, &mut writer).await.is_err() {
+    if tokio::time::timeout(WRITER_DRAIN_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
         tracing::debug!("writer did not drain in time; aborting it");
         writer.abort();
     }
@@ -110,13 +124,19 @@ async fn drive<C: Consumer>(
         }
     };
 
-    match AssertUnwindSafe(consumer.post_authentication(ctx)).catch_unwind().await {
+    match AssertUnwindSafe(consumer.post_authentication(ctx))
+        .catch_unwind()
+        .await
+    {
         Ok(outcome) => match outcome.0 {
             Ok(Some(reply)) => send(ctx, reply).await,
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "post_authentication hook failed"),
         },
-        Err(panic) => tracing::error!(panic = panic_message(&*panic), "post_authentication hook panicked"),
+        Err(panic) => tracing::error!(
+            panic = panic_message(&*panic),
+            "post_authentication hook panicked"
+        ),
     }
 
     loop {
@@ -167,7 +187,11 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                     send(ctx, wire::handler_failed_frame(&envelope.action)).await;
                 }
                 Ok(Outcome::Invalid(error)) => {
-                    tracing::debug!(action = &*envelope.action, kind = error.kind(), "invalid payload");
+                    tracing::debug!(
+                        action = &*envelope.action,
+                        kind = error.kind(),
+                        "invalid payload"
+                    );
                     send(ctx, error.to_frame(&[])).await;
                 }
                 Ok(Outcome::Unknown) => {

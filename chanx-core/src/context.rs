@@ -189,7 +189,11 @@ impl Context {
     ///
     /// Works from a clone of the context in another task too.
     pub fn close(&self, code: CloseCode, reason: &str) {
-        let mut close = self.inner.close.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut close = self
+            .inner
+            .close
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if close.is_none() {
             *close = Some((code, truncate_reason(reason)));
             self.inner.close_requested.notify_one();
@@ -212,11 +216,19 @@ impl Context {
     }
 
     pub(crate) fn take_close(&self) -> Option<(CloseCode, Utf8Bytes)> {
-        self.inner.close.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.inner
+            .close
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Queues the close frame for the writer, after everything queued before.
-    pub(crate) async fn send_close(&self, code: CloseCode, reason: Utf8Bytes) -> Result<(), SendError> {
+    pub(crate) async fn send_close(
+        &self,
+        code: CloseCode,
+        reason: Utf8Bytes,
+    ) -> Result<(), SendError> {
         self.inner
             .outbound
             .send(Outbound::Close(code, reason))

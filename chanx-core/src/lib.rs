@@ -109,7 +109,8 @@ pub mod __private {
 
     /// Decodes the payload for the handler of `M`.
     pub fn decode<M: Message>(envelope: &Envelope<'_>) -> Result<M, Outcome> {
-        crate::wire::decode_payload::<M>(&envelope.action, envelope.payload).map_err(Outcome::Invalid)
+        crate::wire::decode_payload::<M>(&envelope.action, envelope.payload)
+            .map_err(Outcome::Invalid)
     }
 
     /// Turns a handler's return value into an outcome.
@@ -130,13 +131,6 @@ pub mod __private {
         Ok(C::default())
     }
 
-    /// Type checks with spans on the user's code.
-    pub const fn assert_message<M: Message>() {}
-    /// Type checks with spans on the user's code.
-    pub const fn assert_single<M: crate::SingleMessage>() {}
-    /// Type checks with spans on the user's code.
-    pub const fn assert_reply<R: IntoReply>() {}
-
     /// Fails compilation (in a const) when two lists share an action.
     pub const fn assert_unique_actions(lists: &[&[&str]]) {
         let mut i = 0;
@@ -148,7 +142,7 @@ pub mod __private {
                     let mut l = if k == i { j + 1 } else { 0 };
                     while l < lists[k].len() {
                         if str_eq(lists[i][j], lists[k][l]) {
-                            panic!("two handlers (or two enum variants) take the same action");
+                            duplicate_action(lists[i][j]);
                         }
                         l += 1;
                     }
@@ -157,6 +151,32 @@ pub mod __private {
                 j += 1;
             }
             i += 1;
+        }
+    }
+
+    const fn duplicate_action(action: &str) -> ! {
+        let mut buffer = [0u8; 256];
+        let mut len = 0;
+        let parts = [
+            "the action `",
+            action,
+            "` is taken twice (by two handlers of one channel, or two variants of one message enum); each action needs exactly one",
+        ];
+        let mut part = 0;
+        while part < parts.len() {
+            let bytes = parts[part].as_bytes();
+            let mut index = 0;
+            while index < bytes.len() && len < buffer.len() {
+                buffer[len] = bytes[index];
+                len += 1;
+                index += 1;
+            }
+            part += 1;
+        }
+        let (message, _) = buffer.split_at(len);
+        match core::str::from_utf8(message) {
+            Ok(message) => panic!("{}", message),
+            Err(_) => panic!("an action is taken twice; each action needs exactly one handler"),
         }
     }
 

@@ -101,6 +101,11 @@ pub trait Message: Sized + Send + 'static {
 /// A message with exactly one action, such as a derived struct.
 ///
 /// Enum messages are unions of these; each variant wraps one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a single-action chanx message",
+    label = "not a message with one action",
+    note = "each variant of a message enum wraps a type with `#[derive(Message)]` and `#[message(action = \"…\")]`"
+)]
 pub trait SingleMessage: Message + Serialize + DeserializeOwned + schemars::JsonSchema {
     /// The action that identifies this message on the wire.
     const ACTION: &'static str;

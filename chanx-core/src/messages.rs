@@ -23,12 +23,16 @@ use crate::Message;
 /// // A frame without a payload is accepted for unit messages.
 /// assert_eq!(Ping::from_json(r#"{"action":"ping"}"#).unwrap(), Ping);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
 #[message(action = "ping")]
 pub struct Ping;
 
 /// The answer to [`Ping`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
 #[message(action = "pong")]
 pub struct Pong;
 
@@ -52,16 +56,22 @@ pub struct Authentication {
 }
 
 /// Sent after every client frame when the consumer enables completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
 #[message(action = "complete")]
 pub struct Complete;
 
 /// Sent after each relayed group message when the consumer enables it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
 #[message(action = "group_complete")]
 pub struct GroupComplete;
 
 /// Sent after each relayed event when the consumer enables it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
 #[message(action = "event_complete")]
 pub struct EventComplete;

@@ -64,7 +64,11 @@ impl Router {
             Ok(pattern) => pattern,
             Err(error) => panic!("invalid route {path:?}: {error}"),
         };
-        if self.routes.iter().any(|route| route.pattern.source == pattern.source) {
+        if self
+            .routes
+            .iter()
+            .any(|route| route.pattern.source == pattern.source)
+        {
             panic!("route {path:?} is already registered");
         }
         Arc::make_mut(&mut self.routes).push(Route {
@@ -122,7 +126,9 @@ impl Router {
         let config = ServerConfig::default();
         let connection = self.connection(request, &config, CancellationToken::new())?;
         Ok(async move {
-            let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.websocket_config())).await;
+            let socket =
+                WebSocketStream::from_raw_socket(io, Role::Server, Some(config.websocket_config()))
+                    .await;
             connection.run(Box::pin(socket)).await;
         })
     }
@@ -169,7 +175,9 @@ impl Router {
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.routes().map(|(path, _)| path)).finish()
+        f.debug_list()
+            .entries(self.routes().map(|(path, _)| path))
+            .finish()
     }
 }
 
@@ -242,13 +250,17 @@ struct PathPattern {
 
 impl PathPattern {
     fn parse(source: &str) -> Result<Self, &'static str> {
-        let rest = source.strip_prefix('/').ok_or("a route must start with '/'")?;
+        let rest = source
+            .strip_prefix('/')
+            .ok_or("a route must start with '/'")?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let mut segments = Vec::new();
         if !rest.is_empty() {
             for part in rest.split('/') {
                 if let Some(inner) = part.strip_prefix('{') {
-                    let name = inner.strip_suffix('}').ok_or("a '{' segment must end with '}'")?;
+                    let name = inner
+                        .strip_suffix('}')
+                        .ok_or("a '{' segment must end with '}'")?;
                     if name.is_empty() || name.contains(['{', '}']) {
                         return Err("a parameter needs a name, as in {room}");
                     }
@@ -275,7 +287,13 @@ impl PathPattern {
         let rest = path.strip_prefix('/')?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let mut params = Vec::new();
-        let mut parts = if rest.is_empty() { None } else { Some(rest.split('/')) }.into_iter().flatten();
+        let mut parts = if rest.is_empty() {
+            None
+        } else {
+            Some(rest.split('/'))
+        }
+        .into_iter()
+        .flatten();
         for segment in &self.segments {
             let part = parts.next()?;
             match segment {
@@ -283,7 +301,9 @@ impl PathPattern {
                 Segment::Literal(_) => return None,
                 Segment::Param(_) if part.is_empty() => return None,
                 Segment::Param(name) => {
-                    let value = percent_encoding::percent_decode_str(part).decode_utf8().ok()?;
+                    let value = percent_encoding::percent_decode_str(part)
+                        .decode_utf8()
+                        .ok()?;
                     params.push((name.clone(), value.into_owned()));
                 }
             }

@@ -105,7 +105,11 @@ impl ServerConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
             .write_buffer_size(self.write_buffer_size)
-            .max_write_buffer_size(self.max_message_size.saturating_mul(2).max(self.write_buffer_size + 1))
+            .max_write_buffer_size(
+                self.max_message_size
+                    .saturating_mul(2)
+                    .max(self.write_buffer_size + 1),
+            )
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }
@@ -288,7 +292,12 @@ fn handle(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full
     shared.tracker.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(ws_config),
+                )
+                .await;
                 pending.run(Box::pin(socket)).await;
             }
             Err(error) => tracing::debug!(%error, "upgrade failed"),
@@ -311,7 +320,11 @@ fn check_upgrade(request: &Request<Incoming>) -> Result<HeaderValue, Response<Fu
         headers.get_all(name).iter().any(|value| {
             value
                 .to_str()
-                .map(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+                .map(|value| {
+                    value
+                        .split(',')
+                        .any(|part| part.trim().eq_ignore_ascii_case(token))
+                })
                 .unwrap_or(false)
         })
     };
@@ -326,17 +339,31 @@ fn check_upgrade(request: &Request<Incoming>) -> Result<HeaderValue, Response<Fu
         return Err(response);
     }
     if request.method() != Method::GET {
-        return Err(text_response(StatusCode::METHOD_NOT_ALLOWED, "a WebSocket upgrade must use GET"));
+        return Err(text_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket upgrade must use GET",
+        ));
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
-        let mut response = text_response(StatusCode::BAD_REQUEST, "unsupported Sec-WebSocket-Version; use 13");
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        let mut response = text_response(
+            StatusCode::BAD_REQUEST,
+            "unsupported Sec-WebSocket-Version; use 13",
+        );
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return Err(response);
     }
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return Err(text_response(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key header"));
+        return Err(text_response(
+            StatusCode::BAD_REQUEST,
+            "missing Sec-WebSocket-Key header",
+        ));
     };
     HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
         .map_err(|_| text_response(StatusCode::BAD_REQUEST, "invalid Sec-WebSocket-Key header"))

@@ -85,7 +85,10 @@ pub(crate) fn decode_payload<M: Message>(
 fn payload_error<M: Message>(action: &str, text: &str) -> FrameError {
     let mut json = serde_json::Deserializer::from_str(text);
     let mut track = serde_path_to_error::Track::new();
-    let result = M::deserialize_payload(action, serde_path_to_error::Deserializer::new(&mut json, &mut track));
+    let result = M::deserialize_payload(
+        action,
+        serde_path_to_error::Deserializer::new(&mut json, &mut track),
+    );
     let mut loc = vec![
         LocSegment::Key(action.to_owned()),
         LocSegment::Key("payload".to_owned()),
@@ -131,10 +134,10 @@ fn backticked(message: &str) -> Option<&str> {
 
 fn classify(message: &str, loc: &mut Vec<LocSegment>) -> (&'static str, String) {
     let push_field = |loc: &mut Vec<LocSegment>| {
-        if let Some(field) = backticked(message) {
-            if !matches!(loc.last(), Some(LocSegment::Key(last)) if last == field) {
-                loc.push(LocSegment::Key(field.to_owned()));
-            }
+        if let Some(field) = backticked(message)
+            && !matches!(loc.last(), Some(LocSegment::Key(last)) if last == field)
+        {
+            loc.push(LocSegment::Key(field.to_owned()));
         }
     };
     if message.starts_with("missing field") {
@@ -142,7 +145,10 @@ fn classify(message: &str, loc: &mut Vec<LocSegment>) -> (&'static str, String) 
         ("missing", "Field required".to_owned())
     } else if message.starts_with("unknown field") {
         push_field(loc);
-        ("extra_forbidden", "Extra inputs are not permitted".to_owned())
+        (
+            "extra_forbidden",
+            "Extra inputs are not permitted".to_owned(),
+        )
     } else if message.starts_with("invalid type") {
         ("invalid_type", capitalise(message))
     } else if message.starts_with("invalid length") {
@@ -389,12 +395,21 @@ mod tests {
     #[test]
     fn classifies_bad_frames() {
         assert_eq!(Envelope::parse("nope").unwrap_err().kind(), "json_invalid");
-        assert_eq!(Envelope::parse("{\"action\":").unwrap_err().kind(), "json_invalid");
+        assert_eq!(
+            Envelope::parse("{\"action\":").unwrap_err().kind(),
+            "json_invalid"
+        );
         assert_eq!(Envelope::parse("[1, }").unwrap_err().kind(), "json_invalid");
         assert_eq!(Envelope::parse("[1,2]").unwrap_err().kind(), "model_type");
         assert_eq!(Envelope::parse(" 42").unwrap_err().kind(), "model_type");
-        assert_eq!(Envelope::parse("{}").unwrap_err().kind(), "union_tag_not_found");
-        assert_eq!(Envelope::parse(r#"{"action":null}"#).unwrap_err().kind(), "union_tag_not_found");
+        assert_eq!(
+            Envelope::parse("{}").unwrap_err().kind(),
+            "union_tag_not_found"
+        );
+        assert_eq!(
+            Envelope::parse(r#"{"action":null}"#).unwrap_err().kind(),
+            "union_tag_not_found"
+        );
         assert_eq!(
             Envelope::parse(r#"{"action":5}"#).unwrap_err(),
             FrameError::UnknownAction { tag: "5".into() }
@@ -404,7 +419,8 @@ mod tests {
     #[test]
     fn unknown_action_frame_lists_expected_tags() {
         let error = FrameError::UnknownAction { tag: "nope".into() };
-        let frame: serde_json::Value = serde_json::from_str(&error.to_frame(&["ping", "echo"])).unwrap();
+        let frame: serde_json::Value =
+            serde_json::from_str(&error.to_frame(&["ping", "echo"])).unwrap();
         assert_eq!(
             frame,
             serde_json::json!({"action":"error","payload":[{
@@ -416,7 +432,10 @@ mod tests {
 
     #[test]
     fn strips_serde_positions() {
-        assert_eq!(strip_position("missing field `a` at line 1 column 2"), "missing field `a`");
+        assert_eq!(
+            strip_position("missing field `a` at line 1 column 2"),
+            "missing field `a`"
+        );
         assert_eq!(strip_position("no position here"), "no position here");
     }
 }

@@ -27,7 +27,11 @@ impl CloseCode {
     ///
     /// Returns the code back when it is outside 4000..=4999.
     pub const fn application(code: u16) -> Result<Self, u16> {
-        if code >= 4000 && code <= 4999 { Ok(Self(code)) } else { Err(code) }
+        if code >= 4000 && code <= 4999 {
+            Ok(Self(code))
+        } else {
+            Err(code)
+        }
     }
 
     /// The numeric code.
@@ -36,7 +40,9 @@ impl CloseCode {
         self.0
     }
 
-    pub(crate) fn to_tungstenite(self) -> tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode {
+    pub(crate) fn to_tungstenite(
+        self,
+    ) -> tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode {
         self.0.into()
     }
 }

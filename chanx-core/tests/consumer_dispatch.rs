@@ -1,6 +1,8 @@
 //! Dispatch, reply glue, hooks and failure isolation, through the real
 //! connection loop (in-process) and a real server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -88,7 +90,10 @@ impl Calculator {
     #[on_connect]
     async fn new(ctx: &Context) -> Result<Self, Reject> {
         if ctx.query_param("deny").is_some() {
-            return Err(Reject::new(CloseCode::application(4403).unwrap(), "denied by query"));
+            return Err(Reject::new(
+                CloseCode::application(4403).unwrap(),
+                "denied by query",
+            ));
         }
         if let Some(counter) = ctx.state::<Counter>() {
             counter.0.fetch_add(1, Ordering::SeqCst);
@@ -148,8 +153,12 @@ impl Calculator {
                 .get("x-agent")
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned),
-            greeting: ctx.state::<Greeting>().map(|greeting| greeting.0.to_owned()),
-            connections: ctx.state::<Counter>().map_or(0, |counter| counter.0.load(Ordering::SeqCst)),
+            greeting: ctx
+                .state::<Greeting>()
+                .map(|greeting| greeting.0.to_owned()),
+            connections: ctx
+                .state::<Counter>()
+                .map_or(0, |counter| counter.0.load(Ordering::SeqCst)),
         }
     }
 
@@ -174,7 +183,10 @@ fn app(counter: &Counter) -> Router {
 
 async fn connect(router: &Router, path: &str) -> Communicator {
     let mut client = Communicator::connect(router, path).await.unwrap();
-    assert_eq!(client.receive_json().await.unwrap(), json!({"action":"notice","payload":"first"}));
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        json!({"action":"notice","payload":"first"})
+    );
     client
 }
 
@@ -182,16 +194,25 @@ async fn connect(router: &Router, path: &str) -> Communicator {
 async fn hooks_reply_and_completion() {
     let app = app(&Counter::default());
     let mut client = connect(&app, "/calc/blue").await;
-    assert_eq!(client.receive_json().await.unwrap(), json!({"action":"notice","payload":"joined blue"}));
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        json!({"action":"notice","payload":"joined blue"})
+    );
 
     client.send_message(&Add { a: 2, b: 3 }).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"sum","payload":5})]);
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"sum","payload":5})]
+    );
 
     // Extra sends from the handler arrive before the reply, then `complete`.
     client.send_message(&Add { a: -1, b: 3 }).await.unwrap();
     assert_eq!(
         client.receive_all_messages().await.unwrap(),
-        vec![json!({"action":"notice","payload":"negative"}), json!({"action":"sum","payload":2})]
+        vec![
+            json!({"action":"notice","payload":"negative"}),
+            json!({"action":"sum","payload":2})
+        ]
     );
 
     // Bad frames are completed too.
@@ -210,17 +231,35 @@ async fn option_result_and_enum_replies() {
     client.receive_json().await.unwrap();
 
     client.send_message(&Maybe(false)).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        Vec::<serde_json::Value>::new()
+    );
     client.send_message(&Maybe(true)).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"sum","payload":0})]);
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"sum","payload":0})]
+    );
 
     client.send_message(&Either(4)).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"sum","payload":4})]);
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"sum","payload":4})]
+    );
     client.send_message(&Either(3)).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"notice","payload":"odd"})]);
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"notice","payload":"odd"})]
+    );
 
-    client.send_text(r#"{"action":"fail","payload":{"how":"string"}}"#).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"sum","payload":1})]);
+    client
+        .send_text(r#"{"action":"fail","payload":{"how":"string"}}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"sum","payload":1})]
+    );
 }
 
 #[tokio::test]
@@ -228,19 +267,42 @@ async fn handler_errors_and_panics_keep_the_connection() {
     let app = app(&Counter::default());
     let mut client = connect(&app, "/calc/x").await;
     client.receive_json().await.unwrap();
-    let failed = json!({"action":"error","payload":{"detail":"Failed to process message for fail"}});
+    let failed =
+        json!({"action":"error","payload":{"detail":"Failed to process message for fail"}});
 
-    client.send_message(&Fail { how: "error".into() }).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![failed.clone()]);
+    client
+        .send_message(&Fail {
+            how: "error".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![failed.clone()]
+    );
 
-    client.send_message(&Fail { how: "panic".into() }).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![failed.clone()]);
+    client
+        .send_message(&Fail {
+            how: "panic".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![failed.clone()]
+    );
 
     // The consumer survived the panic with its state.
     client.send_message(&Add { a: 1, b: 1 }).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"sum","payload":2})]);
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"sum","payload":2})]
+    );
     client.send_message(&Maybe(true)).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap(), vec![json!({"action":"sum","payload":1})]);
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![json!({"action":"sum","payload":1})]
+    );
 }
 
 #[tokio::test]
@@ -273,9 +335,17 @@ async fn context_exposes_params_query_headers_and_state() {
 async fn connect_hook_can_refuse() {
     let counter = Counter::default();
     let app = app(&counter);
-    let mut client = Communicator::builder("/calc/x").query("deny", "1").connect(&app).await.unwrap();
+    let mut client = Communicator::builder("/calc/x")
+        .query("deny", "1")
+        .connect(&app)
+        .await
+        .unwrap();
     client.assert_closed(4403).await;
-    assert_eq!(counter.0.load(Ordering::SeqCst), 0, "a refused connection never built a consumer");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        0,
+        "a refused connection never built a consumer"
+    );
 }
 
 #[tokio::test]
@@ -286,7 +356,10 @@ async fn handler_can_close_after_its_reply() {
     client.send_message(&Bye).await.unwrap();
     client.send_message(&Ping).await.unwrap();
     // The reply queued before the close is delivered, nothing after it.
-    assert_eq!(client.receive_json().await.unwrap(), json!({"action":"notice","payload":"closing"}));
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        json!({"action":"notice","payload":"closing"})
+    );
     client.assert_closed(4000).await;
 }
 
@@ -298,13 +371,20 @@ async fn frames_are_handled_in_order_over_tcp() {
     let task = tokio::spawn(server.serve_with_shutdown(app(&Counter::default()), async {
         let _ = stopped.await;
     }));
-    let mut client = Communicator::connect_tcp(addr, "/calc/ordered").await.unwrap();
+    let mut client = Communicator::connect_tcp(addr, "/calc/ordered")
+        .await
+        .unwrap();
     client.receive_json().await.unwrap();
     client.receive_json().await.unwrap();
     for a in 0..200 {
         client.send_message(&Add { a, b: 0 }).await.unwrap();
         if a % 50 == 0 {
-            client.send_message(&Fail { how: "panic".into() }).await.unwrap();
+            client
+                .send_message(&Fail {
+                    how: "panic".into(),
+                })
+                .await
+                .unwrap();
         }
     }
     for a in 0..200 {
@@ -312,10 +392,16 @@ async fn frames_are_handled_in_order_over_tcp() {
         assert_eq!(frames, vec![json!({"action":"sum","payload":a})]);
         if a % 50 == 0 {
             let frames = client.receive_all_messages().await.unwrap();
-            assert_eq!(frames[0]["payload"]["detail"], "Failed to process message for fail");
+            assert_eq!(
+                frames[0]["payload"]["detail"],
+                "Failed to process message for fail"
+            );
         }
     }
-    client.receive_nothing(Duration::from_millis(50)).await.unwrap();
+    client
+        .receive_nothing(Duration::from_millis(50))
+        .await
+        .unwrap();
     stop.send(()).unwrap();
     client.assert_closed(1001).await;
     task.await.unwrap().unwrap();
@@ -327,11 +413,17 @@ fn metadata_describes_every_handler() {
     let channel = Calculator::CHANNEL;
     assert_eq!(channel.name, "calc");
     assert_eq!(channel.type_name, "Calculator");
-    assert_eq!(channel.description, Some("A calculator used to test dispatch."));
+    assert_eq!(
+        channel.description,
+        Some("A calculator used to test dispatch.")
+    );
     assert_eq!(channel.tags, ["test"]);
-    assert!(Calculator::CONFIG.send_completion);
+    const { assert!(Calculator::CONFIG.send_completion) };
     let actions: Vec<&str> = channel.client_actions().collect();
-    assert_eq!(actions, ["add", "fail", "maybe", "either", "whoami", "bye", "ping"]);
+    assert_eq!(
+        actions,
+        ["add", "fail", "maybe", "either", "whoami", "bye", "ping"]
+    );
 
     let add = &channel.handlers[0];
     assert_eq!(add.method, "add");
@@ -347,5 +439,10 @@ fn metadata_describes_every_handler() {
     let fail = &channel.handlers[1];
     let outputs: Vec<&str> = fail.outputs().iter().map(|meta| meta.action).collect();
     assert_eq!(outputs, ["sum"]);
-    assert!(channel.handlers[5].outputs().iter().any(|meta| meta.action == "notice"));
+    assert!(
+        channel.handlers[5]
+            .outputs()
+            .iter()
+            .any(|meta| meta.action == "notice")
+    );
 }

@@ -1,7 +1,11 @@
 //! `#[derive(Message)]`: wire shapes, serde attributes, unions and schemas.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chanx_core::message::MessageMeta;
-use chanx_core::messages::{Authentication, Complete, ErrorMessage, EventComplete, GroupComplete, Ping, Pong};
+use chanx_core::messages::{
+    Authentication, Complete, ErrorMessage, EventComplete, GroupComplete, Ping, Pong,
+};
 use chanx_core::wire::{FrameError, LocSegment};
 use chanx_core::{DecodeError, Message, SingleMessage};
 use serde::{Deserialize, Serialize};
@@ -58,7 +62,9 @@ fn struct_payload_is_an_object_and_serde_attributes_apply() {
         chat.to_json(),
         r#"{"action":"chat","payload":{"room":"lobby","body":"hi","urgent":false}}"#
     );
-    let decoded = Chat::from_json(r#"{"action":"chat","payload":{"room":"r","body":"b","reply_to":3}}"#).unwrap();
+    let decoded =
+        Chat::from_json(r#"{"action":"chat","payload":{"room":"r","body":"b","reply_to":3}}"#)
+            .unwrap();
     assert_eq!(
         decoded,
         Chat {
@@ -69,22 +75,37 @@ fn struct_payload_is_an_object_and_serde_attributes_apply() {
             reply_to: Some(3),
         }
     );
-    let renamed = UserRenamed { user_id: 1, new_name: "x".into() };
-    assert_eq!(renamed.to_json(), r#"{"action":"user.renamed","payload":{"userId":1,"newName":"x"}}"#);
+    let renamed = UserRenamed {
+        user_id: 1,
+        new_name: "x".into(),
+    };
+    assert_eq!(
+        renamed.to_json(),
+        r#"{"action":"user.renamed","payload":{"userId":1,"newName":"x"}}"#
+    );
     assert_eq!(UserRenamed::from_json(&renamed.to_json()).unwrap(), renamed);
 }
 
 #[test]
 fn newtype_payload_is_the_inner_value() {
-    assert_eq!(Echo("hello".into()).to_json(), r#"{"action":"echo","payload":"hello"}"#);
-    assert_eq!(Echo::from_json(r#"{"payload":"x","action":"echo"}"#).unwrap(), Echo("x".into()));
+    assert_eq!(
+        Echo("hello".into()).to_json(),
+        r#"{"action":"echo","payload":"hello"}"#
+    );
+    assert_eq!(
+        Echo::from_json(r#"{"payload":"x","action":"echo"}"#).unwrap(),
+        Echo("x".into())
+    );
 }
 
 #[test]
 fn unit_payload_is_null_and_may_be_omitted() {
     assert_eq!(Tick.to_json(), r#"{"action":"tick","payload":null}"#);
     assert_eq!(Tick::from_json(r#"{"action":"tick"}"#).unwrap(), Tick);
-    assert_eq!(Tick::from_json(r#"{"action":"tick","payload":null}"#).unwrap(), Tick);
+    assert_eq!(
+        Tick::from_json(r#"{"action":"tick","payload":null}"#).unwrap(),
+        Tick
+    );
 }
 
 #[test]
@@ -103,7 +124,10 @@ fn enum_is_a_union_of_messages() {
     let tick: Outgoing = Tick.into();
     assert_eq!(tick.action(), "tick");
     assert_eq!(tick.to_json(), r#"{"action":"tick","payload":null}"#);
-    assert_eq!(Outgoing::Echo(Echo("e".into())).to_json(), r#"{"action":"echo","payload":"e"}"#);
+    assert_eq!(
+        Outgoing::Echo(Echo("e".into())).to_json(),
+        r#"{"action":"echo","payload":"e"}"#
+    );
     assert_eq!(
         Outgoing::from_json(r#"{"action":"echo","payload":"z"}"#).unwrap(),
         Outgoing::Echo(Echo("z".into()))
@@ -115,7 +139,10 @@ fn enum_is_a_union_of_messages() {
     let mut metas: Vec<MessageMeta> = Vec::new();
     Outgoing::describe(&mut metas);
     let names: Vec<(&str, &str)> = metas.iter().map(|meta| (meta.name, meta.action)).collect();
-    assert_eq!(names, [("Chat", "chat"), ("Echo", "echo"), ("Tick", "tick")]);
+    assert_eq!(
+        names,
+        [("Chat", "chat"), ("Echo", "echo"), ("Tick", "tick")]
+    );
     assert_eq!(metas[0].description, Some("Chat text for a room."));
 }
 
@@ -134,7 +161,9 @@ fn decode_errors_locate_the_field() {
             msg: "Field required".into(),
         }
     );
-    let error = Chat::from_json(r#"{"action":"chat","payload":{"room":"r","body":"b","reply_to":"x"}}"#).unwrap_err();
+    let error =
+        Chat::from_json(r#"{"action":"chat","payload":{"room":"r","body":"b","reply_to":"x"}}"#)
+            .unwrap_err();
     match error.0 {
         FrameError::InvalidPayload { loc, kind, msg } => {
             assert_eq!(kind, "invalid_type");
@@ -144,10 +173,15 @@ fn decode_errors_locate_the_field() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
-        Chat::from_json(r#"{"action":"echo","payload":"x"}"#).unwrap_err().0,
+        Chat::from_json(r#"{"action":"echo","payload":"x"}"#)
+            .unwrap_err()
+            .0,
         FrameError::UnknownAction { .. }
     ));
-    assert_eq!(Chat::from_json("[]").unwrap_err().0, FrameError::NotAnObject);
+    assert_eq!(
+        Chat::from_json("[]").unwrap_err().0,
+        FrameError::NotAnObject
+    );
 }
 
 #[test]
@@ -161,7 +195,8 @@ fn nested_error_paths_include_indexes() {
     struct Path {
         points: Vec<Point>,
     }
-    let error = Path::from_json(r#"{"action":"path","payload":{"points":[{"x":1},{"x":"no"}]}}"#).unwrap_err();
+    let error = Path::from_json(r#"{"action":"path","payload":{"points":[{"x":1},{"x":"no"}]}}"#)
+        .unwrap_err();
     let FrameError::InvalidPayload { loc, .. } = error.0 else {
         panic!("expected a payload error");
     };
@@ -180,7 +215,13 @@ fn payload_schema_comes_from_schemars() {
     let schema = serde_json::to_value(&schema).unwrap();
     // A struct is referenced; its definition sits in the generator.
     let definitions = serde_json::to_value(generator.definitions()).unwrap();
-    let name = schema["$ref"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let name = schema["$ref"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let chat = &definitions[&name];
     assert_eq!(chat["type"], "object");
     assert!(chat["properties"]["body"].is_object());
@@ -192,9 +233,18 @@ fn payload_schema_comes_from_schemars() {
 fn built_in_messages_have_the_protocol_shapes() {
     assert_eq!(Ping.to_json(), r#"{"action":"ping","payload":null}"#);
     assert_eq!(Pong.to_json(), r#"{"action":"pong","payload":null}"#);
-    assert_eq!(Complete.to_json(), r#"{"action":"complete","payload":null}"#);
-    assert_eq!(GroupComplete.to_json(), r#"{"action":"group_complete","payload":null}"#);
-    assert_eq!(EventComplete.to_json(), r#"{"action":"event_complete","payload":null}"#);
+    assert_eq!(
+        Complete.to_json(),
+        r#"{"action":"complete","payload":null}"#
+    );
+    assert_eq!(
+        GroupComplete.to_json(),
+        r#"{"action":"group_complete","payload":null}"#
+    );
+    assert_eq!(
+        EventComplete.to_json(),
+        r#"{"action":"event_complete","payload":null}"#
+    );
     assert_eq!(
         ErrorMessage(json!({"detail": "x"})).to_json(),
         r#"{"action":"error","payload":{"detail":"x"}}"#

@@ -76,14 +76,20 @@ pub(crate) fn parse_str_list(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<LitS
     Ok(list.into_iter().collect())
 }
 
-pub(crate) fn unknown_key(meta: &ParseNestedMeta<'_>, owner: &str, expected: &[&str]) -> syn::Error {
+pub(crate) fn unknown_key(
+    meta: &ParseNestedMeta<'_>,
+    owner: &str,
+    expected: &[&str],
+) -> syn::Error {
     let name = meta.path.to_token_stream().to_string().replace(' ', "");
     let expected = expected
         .iter()
         .map(|key| format!("`{key}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    meta.error(format!("unknown {owner} key `{name}`; expected one of {expected}"))
+    meta.error(format!(
+        "unknown {owner} key `{name}`; expected one of {expected}"
+    ))
 }
 
 /// The doc comment of an item, lines joined, trimmed; `None` when empty.
@@ -93,14 +99,13 @@ pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
         if !attr.path().is_ident("doc") {
             continue;
         }
-        if let syn::Meta::NameValue(name_value) = &attr.meta {
-            if let syn::Expr::Lit(syn::ExprLit {
+        if let syn::Meta::NameValue(name_value) = &attr.meta
+            && let syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(text),
                 ..
             }) = &name_value.value
-            {
-                lines.push(text.value().trim().to_owned());
-            }
+        {
+            lines.push(text.value().trim().to_owned());
         }
     }
     let text = lines.join("\n").trim().to_owned();
@@ -109,7 +114,10 @@ pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
 
 /// Whether `attr`'s path ends in `name` (`#[name]` or `#[chanx_core::name]`).
 pub(crate) fn is_marker(attr: &Attribute, name: &str) -> bool {
-    attr.path().segments.last().is_some_and(|segment| segment.ident == name)
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == name)
 }
 
 pub(crate) fn option_str(value: Option<&str>) -> TokenStream {

@@ -138,10 +138,16 @@ pub(crate) fn expand(attr_tokens: TokenStream, item: TokenStream) -> TokenStream
     };
     let args = parse_channel_args(attr_tokens, &mut errors);
     if let Some((path, _)) = &item_impl.trait_ {
-        errors.spanned(path, "#[channel] goes on an inherent impl block, not a trait impl");
+        errors.spanned(
+            path,
+            "#[channel] goes on an inherent impl block, not a trait impl",
+        );
     }
     if !item_impl.generics.params.is_empty() {
-        errors.spanned(&item_impl.generics, "#[channel] consumers cannot be generic");
+        errors.spanned(
+            &item_impl.generics,
+            "#[channel] consumers cannot be generic",
+        );
     }
     let model = collect(&mut item_impl, &mut errors);
     let rendered = if errors.is_empty() {
@@ -162,7 +168,9 @@ pub(crate) fn expand(attr_tokens: TokenStream, item: TokenStream) -> TokenStream
 fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
     let mut model = Model::default();
     for item in &mut item_impl.items {
-        let ImplItem::Fn(function) = item else { continue };
+        let ImplItem::Fn(function) = item else {
+            continue;
+        };
         let markers: Vec<(usize, &'static str)> = function
             .attrs
             .iter()
@@ -188,9 +196,11 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
         }
         let (index, marker) = markers[0];
         let attribute = function.attrs[index].clone();
-        function
-            .attrs
-            .retain(|attribute| !MARKERS.iter().any(|marker| attr::is_marker(attribute, marker)));
+        function.attrs.retain(|attribute| {
+            !MARKERS
+                .iter()
+                .any(|marker| attr::is_marker(attribute, marker))
+        });
         match marker {
             "ws_handler" => {
                 let args = parse_handler_args(&attribute, errors);
@@ -222,7 +232,12 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
             _ => {
                 reject_args(&attribute, errors);
                 if let Some(hook) = check_post_authentication(function, errors) {
-                    set_hook(&mut model.post_authentication, hook, "post_authentication", errors);
+                    set_hook(
+                        &mut model.post_authentication,
+                        hook,
+                        "post_authentication",
+                        errors,
+                    );
                 }
             }
         }
@@ -234,7 +249,10 @@ fn set_hook(slot: &mut Option<Hook>, hook: Hook, name: &str, errors: &mut Errors
     if let Some(first) = slot {
         errors.spanned(
             &hook.method,
-            format!("only one #[{name}] hook per channel; `{}` is already one", first.method),
+            format!(
+                "only one #[{name}] hook per channel; `{}` is already one",
+                first.method
+            ),
         );
     } else {
         *slot = Some(hook);
@@ -260,7 +278,10 @@ fn require_async(function: &ImplItemFn, what: &str, errors: &mut Errors) -> bool
         return false;
     }
     if !function.sig.generics.params.is_empty() {
-        errors.spanned(&function.sig.generics, format!("a #[{what}] cannot be generic"));
+        errors.spanned(
+            &function.sig.generics,
+            format!("a #[{what}] cannot be generic"),
+        );
         return false;
     }
     true
@@ -283,7 +304,9 @@ fn require_ref_receiver(function: &ImplItemFn, what: &str, errors: &mut Errors) 
         _ => {
             errors.spanned(
                 &function.sig.ident,
-                format!("a #[{what}] is a method: its first argument must be `&mut self` or `&self`"),
+                format!(
+                    "a #[{what}] is a method: its first argument must be `&mut self` or `&self`"
+                ),
             );
             false
         }
@@ -307,7 +330,10 @@ fn returned_type(function: &ImplItemFn, errors: &mut Errors) -> Option<Type> {
         ReturnType::Default => Some(syn::parse_quote!(())),
         ReturnType::Type(_, ty) => {
             if matches!(**ty, Type::ImplTrait(_)) {
-                errors.spanned(ty, "a handler must return a concrete type, not `impl Trait`");
+                errors.spanned(
+                    ty,
+                    "a handler must return a concrete type, not `impl Trait`",
+                );
                 None
             } else {
                 Some((**ty).clone())
@@ -461,13 +487,18 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         let method = &handler.method;
         let input = &handler.input;
         let ctx_arg = handler.takes_ctx.then(|| quote!(ctx,));
+        // Spanned on the return type, so a type that cannot be a reply is
+        // reported there.
+        let reply = quote_spanned! {handler.output.span()=>
+            ::chanx_core::__private::reply(Self::#method(self, #ctx_arg message).await, envelope)
+        };
         quote! {
             if <#input as ::chanx_core::Message>::has_action(action) {
                 let message = match ::chanx_core::__private::decode::<#input>(envelope) {
                     ::core::result::Result::Ok(message) => message,
                     ::core::result::Result::Err(outcome) => return outcome,
                 };
-                return ::chanx_core::__private::reply(Self::#method(self, #ctx_arg message).await, envelope);
+                return #reply;
             }
         }
     });
@@ -491,18 +522,11 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         None => quote!(::chanx_core::__private::HookOutcome::new(())),
     };
 
-    // Type checks with spans on the user's code, so errors point there.
-    let checks = model.handlers.iter().map(|handler| {
-        let input = &handler.input;
-        let output = &handler.output;
-        let extra = handler.args.outputs.iter().map(|ty| {
-            quote_spanned! {ty.span()=> ::chanx_core::__private::assert_message::<#ty>(); }
-        });
-        let input_check = quote_spanned! {input.span()=> ::chanx_core::__private::assert_message::<#input>(); };
-        let output_check = quote_spanned! {output.span()=> ::chanx_core::__private::assert_reply::<#output>(); };
-        quote!(#input_check #output_check #(#extra)*)
-    });
-    let inputs: Vec<&Type> = model.handlers.iter().map(|handler| &handler.input).collect();
+    let inputs: Vec<&Type> = model
+        .handlers
+        .iter()
+        .map(|handler| &handler.input)
+        .collect();
     let unique = quote_spanned! {self_ty.span()=>
         const _: () = ::chanx_core::__private::assert_unique_actions(
             &[#(<#inputs as ::chanx_core::Message>::ACTIONS),*],
@@ -515,7 +539,6 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
     };
 
     quote! {
-        const _: () = { #(#checks)* };
         #unique
 
         #[automatically_derived]

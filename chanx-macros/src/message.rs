@@ -2,7 +2,6 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, LitStr, Type};
 
 use crate::attr::{self, Errors, Once};
@@ -13,12 +12,13 @@ struct MessageAttrs {
 
 fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
     let mut action = Once::default();
+    let mut errors_in_attr = Vec::new();
     for attribute in attrs.iter().filter(|a| a.path().is_ident("message")) {
         let result = attribute.parse_nested_meta(|meta| {
             if meta.path.is_ident("action") {
                 let value = attr::parse_str(&meta)?;
                 if value.value().is_empty() {
-                    return Err(syn::Error::new(value.span(), "an action cannot be empty"));
+                    errors_in_attr.push(syn::Error::new(value.span(), "an action cannot be empty"));
                 }
                 action.set(&meta, value)
             } else {
@@ -29,6 +29,9 @@ fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
             errors.push(error);
         }
     }
+    for error in errors_in_attr {
+        errors.push(error);
+    }
     MessageAttrs {
         action: action.value,
     }
@@ -37,7 +40,10 @@ fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
 pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     if !input.generics.params.is_empty() {
-        errors.spanned(&input.generics, "chanx messages cannot be generic; define a concrete type");
+        errors.spanned(
+            &input.generics,
+            "chanx messages cannot be generic; define a concrete type",
+        );
     }
     let attrs = parse_attrs(&input.attrs, &mut errors);
     let body = match &input.data {
@@ -61,7 +67,10 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
             expand_enum(input, data, &mut errors)
         }
         Data::Union(data) => {
-            errors.spanned(data.union_token, "unions cannot be messages; use a struct or an enum");
+            errors.spanned(
+                data.union_token,
+                "unions cannot be messages; use a struct or an enum",
+            );
             TokenStream::new()
         }
     };
@@ -145,15 +154,13 @@ fn expand_enum(input: &DeriveInput, data: &syn::DataEnum, errors: &mut Errors) -
     }
     let names: Vec<_> = variants.iter().map(|(name, _)| *name).collect();
     let types: Vec<_> = variants.iter().map(|(_, ty)| *ty).collect();
-    let checks = types.iter().map(|ty| {
-        quote_spanned! {ty.span()=>
-            const _: () = ::chanx_core::__private::assert_single::<#ty>();
-        }
-    });
     // `From` for each variant whose type appears once.
     let froms = variants.iter().filter_map(|(name, ty)| {
         let key = quote!(#ty).to_string();
-        let count = types.iter().filter(|other| quote!(#other).to_string() == key).count();
+        let count = types
+            .iter()
+            .filter(|other| quote!(#other).to_string() == key)
+            .count();
         (count == 1).then(|| {
             quote! {
                 #[automatically_derived]
@@ -171,8 +178,6 @@ fn expand_enum(input: &DeriveInput, data: &syn::DataEnum, errors: &mut Errors) -
         );
     };
     quote! {
-        #(#checks)*
-
         #[automatically_derived]
         impl ::chanx_core::Message for #ident {
             const ACTIONS: &'static [&'static str] = &[

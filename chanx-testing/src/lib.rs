@@ -200,7 +200,12 @@ impl CommunicatorBuilder {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let server = router.serve_io(server_io, &request)?;
         let server = tokio::spawn(server);
-        let socket = WebSocketStream::from_raw_socket(Box::new(client_io) as Box<dyn Io>, Role::Client, None).await;
+        let socket = WebSocketStream::from_raw_socket(
+            Box::new(client_io) as Box<dyn Io>,
+            Role::Client,
+            None,
+        )
+        .await;
         Ok(Communicator {
             socket,
             timeout: self.timeout,
@@ -230,19 +235,20 @@ impl CommunicatorBuilder {
         stream
             .set_nodelay(true)
             .map_err(|error| ConnectError::Io(error.to_string()))?;
-        let (socket, _response) = tokio_tungstenite::client_async(request, Box::new(stream) as Box<dyn Io>)
-            .await
-            .map_err(|error| match error {
-                tungstenite::Error::Http(response) => ConnectError::Refused {
-                    status: response.status().as_u16(),
-                    body: response
-                        .body()
-                        .as_ref()
-                        .map(|body| String::from_utf8_lossy(body).into_owned())
-                        .unwrap_or_default(),
-                },
-                other => ConnectError::Io(other.to_string()),
-            })?;
+        let (socket, _response) =
+            tokio_tungstenite::client_async(request, Box::new(stream) as Box<dyn Io>)
+                .await
+                .map_err(|error| match error {
+                    tungstenite::Error::Http(response) => ConnectError::Refused {
+                        status: response.status().as_u16(),
+                        body: response
+                            .body()
+                            .as_ref()
+                            .map(|body| String::from_utf8_lossy(body).into_owned())
+                            .unwrap_or_default(),
+                    },
+                    other => ConnectError::Io(other.to_string()),
+                })?;
         Ok(Communicator {
             socket,
             timeout: self.timeout,
@@ -256,7 +262,9 @@ fn form_encode(pairs: &[(String, String)]) -> String {
     fn encode(text: &str, out: &mut String) {
         for byte in text.bytes() {
             match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(char::from(byte)),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    out.push(char::from(byte))
+                }
                 b' ' => out.push('+'),
                 other => out.push_str(&format!("%{other:02X}")),
             }
@@ -355,9 +363,12 @@ impl Communicator {
             loop {
                 match self.socket.next().await {
                     Some(Ok(WsMessage::Text(text))) => return Ok(text.as_str().to_owned()),
-                    Some(Ok(WsMessage::Binary(bytes))) => return Err(ReceiveError::Binary(bytes.len())),
+                    Some(Ok(WsMessage::Binary(bytes))) => {
+                        return Err(ReceiveError::Binary(bytes.len()));
+                    }
                     Some(Ok(WsMessage::Close(frame))) => {
-                        let close = frame.map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
+                        let close = frame
+                            .map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
                         let error = closed_error(close.as_ref());
                         self.close = Some(close);
                         return Err(error);
@@ -464,7 +475,10 @@ impl Communicator {
     /// timeout, or fails.
     pub async fn assert_closed(&mut self, code: u16) {
         match self.wait_closed().await {
-            Ok(Some(actual)) => assert_eq!(actual, code, "connection closed with {actual}, expected {code}"),
+            Ok(Some(actual)) => assert_eq!(
+                actual, code,
+                "connection closed with {actual}, expected {code}"
+            ),
             Ok(None) => panic!("connection closed without a close code, expected {code}"),
             Err(error) => panic!("expected the connection to close with {code}: {error}"),
         }
@@ -482,7 +496,9 @@ impl Communicator {
                 reason: "".into(),
             };
             match self.socket.close(Some(frame)).await {
-                Ok(()) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {}
+                Ok(())
+                | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                }
                 Err(error) => return Err(error.into()),
             }
             let timeout = self.timeout;

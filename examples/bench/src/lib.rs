@@ -32,12 +32,16 @@ pub struct Echo(pub EchoPayload);
 pub struct EchoResult(pub EchoPayload);
 
 /// Join request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Message,
+)]
 #[message(action = "join")]
 pub struct Join;
 
 /// Join acknowledgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Message,
+)]
 #[message(action = "joined")]
 pub struct Joined;
 

@@ -20,13 +20,19 @@ pub fn parse_addr(args: impl IntoIterator<Item = String>) -> Result<SocketAddr, 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "--addr" {
-            addr = args.next().ok_or("--addr needs a value, as in --addr 127.0.0.1:8000")?;
+            addr = args
+                .next()
+                .ok_or("--addr needs a value, as in --addr 127.0.0.1:8000")?;
         } else if let Some(value) = arg.strip_prefix("--addr=") {
             value.clone_into(&mut addr);
         } else if arg == "--help" || arg == "-h" {
-            return Err(format!("usage: [--addr HOST:PORT]   (default {DEFAULT_ADDR})"));
+            return Err(format!(
+                "usage: [--addr HOST:PORT]   (default {DEFAULT_ADDR})"
+            ));
         } else {
-            return Err(format!("unknown argument {arg:?}; expected --addr HOST:PORT"));
+            return Err(format!(
+                "unknown argument {arg:?}; expected --addr HOST:PORT"
+            ));
         }
     }
     addr.parse()
@@ -78,9 +84,18 @@ mod tests {
 
     #[test]
     fn addr_defaults_and_overrides() {
-        assert_eq!(parse_addr(args(&[])).unwrap(), DEFAULT_ADDR.parse().unwrap());
-        assert_eq!(parse_addr(args(&["--addr", "0.0.0.0:9"])).unwrap(), "0.0.0.0:9".parse().unwrap());
-        assert_eq!(parse_addr(args(&["--addr=127.0.0.1:1"])).unwrap(), "127.0.0.1:1".parse().unwrap());
+        assert_eq!(
+            parse_addr(args(&[])).unwrap(),
+            DEFAULT_ADDR.parse().unwrap()
+        );
+        assert_eq!(
+            parse_addr(args(&["--addr", "0.0.0.0:9"])).unwrap(),
+            "0.0.0.0:9".parse().unwrap()
+        );
+        assert_eq!(
+            parse_addr(args(&["--addr=127.0.0.1:1"])).unwrap(),
+            "127.0.0.1:1".parse().unwrap()
+        );
         assert!(parse_addr(args(&["--addr"])).is_err());
         assert!(parse_addr(args(&["--addr", "nope"])).is_err());
         assert!(parse_addr(args(&["--port", "1"])).is_err());

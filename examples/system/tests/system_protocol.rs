@@ -1,5 +1,7 @@
 //! The system example end to end: in-process and over a real TCP socket.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 
 use chanx_core::messages::{Ping, Pong};
@@ -9,9 +11,14 @@ use chanx_testing::{Communicator, ConnectError};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-const WELCOME: &str = r#"{"action":"system_echo","payload":{"message":"🔧 System: Connection established!"}}"#;
+const WELCOME: &str =
+    r#"{"action":"system_echo","payload":{"message":"🔧 System: Connection established!"}}"#;
 
-async fn start_server() -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+async fn start_server() -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let server = Server::bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -28,7 +35,10 @@ async fn expect_welcome(client: &mut Communicator) {
 /// Asserts the connection still works after a bad frame.
 async fn still_open(client: &mut Communicator) {
     client.send_text(r#"{"action":"ping"}"#).await.unwrap();
-    assert_eq!(client.receive_text().await.unwrap(), r#"{"action":"pong","payload":null}"#);
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"pong","payload":null}"#
+    );
 }
 
 #[tokio::test]
@@ -47,20 +57,33 @@ async fn welcome_echo_and_pong_in_process() {
     );
 
     client.send_text(r#"{"action":"ping"}"#).await.unwrap();
-    assert_eq!(client.receive_text().await.unwrap(), r#"{"action":"pong","payload":null}"#);
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"pong","payload":null}"#
+    );
 
     // Typed send and receive.
     client.send_message(&Ping).await.unwrap();
     assert_eq!(client.receive_message::<Pong>().await.unwrap(), Pong);
     client
-        .send_message(&UserMessage(MessagePayload { message: "typed".into() }))
+        .send_message(&UserMessage(MessagePayload {
+            message: "typed".into(),
+        }))
         .await
         .unwrap();
     assert_eq!(
-        client.receive_message::<SystemEchoMessage>().await.unwrap().0.message,
+        client
+            .receive_message::<SystemEchoMessage>()
+            .await
+            .unwrap()
+            .0
+            .message,
         "🔧 System Echo: typed"
     );
-    client.receive_nothing(std::time::Duration::from_millis(100)).await.unwrap();
+    client
+        .receive_nothing(std::time::Duration::from_millis(100))
+        .await
+        .unwrap();
     client.disconnect().await.unwrap();
 }
 
@@ -78,8 +101,14 @@ async fn ref_is_echoed_on_the_direct_reply() {
         json!({"action":"system_echo","payload":{"message":"🔧 System Echo: x"},"ref":"req-7"})
     );
     // A numeric ref is echoed verbatim too.
-    client.send_text(r#"{"action":"ping","ref":42}"#).await.unwrap();
-    assert_eq!(client.receive_text().await.unwrap(), r#"{"action":"pong","payload":null,"ref":42}"#);
+    client
+        .send_text(r#"{"action":"ping","ref":42}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"pong","payload":null,"ref":42}"#
+    );
 }
 
 fn error_frame(kind: &str, loc: Value, msg: &str) -> Value {
@@ -94,11 +123,20 @@ async fn check_error_table(client: &mut Communicator) {
     assert_eq!(frame["action"], "error");
     assert_eq!(frame["payload"][0]["type"], "json_invalid");
     assert_eq!(frame["payload"][0]["loc"], json!([]));
-    assert!(frame["payload"][0]["msg"].as_str().unwrap().starts_with("Invalid JSON: "), "{frame}");
+    assert!(
+        frame["payload"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid JSON: "),
+        "{frame}"
+    );
     still_open(client).await;
 
     client.send_text(r#"{"action":"ping""#).await.unwrap();
-    assert_eq!(client.receive_json().await.unwrap()["payload"][0]["type"], "json_invalid");
+    assert_eq!(
+        client.receive_json().await.unwrap()["payload"][0]["type"],
+        "json_invalid"
+    );
     still_open(client).await;
 
     client.send_binary(vec![0, 159, 146, 150]).await.unwrap();
@@ -122,14 +160,24 @@ async fn check_error_table(client: &mut Communicator) {
     }
     still_open(client).await;
 
-    client.send_text(r#"{"payload":{"message":"x"}}"#).await.unwrap();
+    client
+        .send_text(r#"{"payload":{"message":"x"}}"#)
+        .await
+        .unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
-        error_frame("union_tag_not_found", json!([]), "Unable to extract tag using discriminator 'action'")
+        error_frame(
+            "union_tag_not_found",
+            json!([]),
+            "Unable to extract tag using discriminator 'action'"
+        )
     );
     still_open(client).await;
 
-    client.send_text(r#"{"action":"launch_rockets","payload":null}"#).await.unwrap();
+    client
+        .send_text(r#"{"action":"launch_rockets","payload":null}"#)
+        .await
+        .unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
         error_frame(
@@ -140,10 +188,17 @@ async fn check_error_table(client: &mut Communicator) {
     );
     still_open(client).await;
 
-    client.send_text(r#"{"action":"user_message","payload":{}}"#).await.unwrap();
+    client
+        .send_text(r#"{"action":"user_message","payload":{}}"#)
+        .await
+        .unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
-        error_frame("missing", json!(["user_message", "payload", "message"]), "Field required")
+        error_frame(
+            "missing",
+            json!(["user_message", "payload", "message"]),
+            "Field required"
+        )
     );
     client
         .send_text(r#"{"action":"user_message","payload":{"message":5}}"#)
@@ -157,7 +212,10 @@ async fn check_error_table(client: &mut Communicator) {
             "Invalid type: integer `5`, expected a string"
         )
     );
-    client.send_text(r#"{"action":"user_message"}"#).await.unwrap();
+    client
+        .send_text(r#"{"action":"user_message"}"#)
+        .await
+        .unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
         error_frame(
@@ -167,7 +225,10 @@ async fn check_error_table(client: &mut Communicator) {
         )
     );
     still_open(client).await;
-    client.receive_nothing(std::time::Duration::from_millis(100)).await.unwrap();
+    client
+        .receive_nothing(std::time::Duration::from_millis(100))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -200,7 +261,9 @@ async fn everything_over_tcp() {
 #[tokio::test]
 async fn trailing_slash_and_unknown_paths_over_tcp() {
     let (addr, stop, server) = start_server().await;
-    let mut client = Communicator::connect_tcp(addr, "/ws/system/").await.unwrap();
+    let mut client = Communicator::connect_tcp(addr, "/ws/system/")
+        .await
+        .unwrap();
     expect_welcome(&mut client).await;
     match Communicator::connect_tcp(addr, "/ws/nowhere").await {
         Err(ConnectError::Refused { status, body }) => {
@@ -243,7 +306,9 @@ async fn clients_are_isolated_and_ordered() {
     expect_welcome(&mut second).await;
     for seq in 0..50 {
         first
-            .send_message(&UserMessage(MessagePayload { message: format!("a{seq}") }))
+            .send_message(&UserMessage(MessagePayload {
+                message: format!("a{seq}"),
+            }))
             .await
             .unwrap();
     }
@@ -252,10 +317,19 @@ async fn clients_are_isolated_and_ordered() {
         let reply = first.receive_message::<SystemEchoMessage>().await.unwrap();
         assert_eq!(reply.0.message, format!("🔧 System Echo: a{seq}"));
     }
-    assert_eq!(second.receive_json().await.unwrap()["payload"][0]["type"], "json_invalid");
+    assert_eq!(
+        second.receive_json().await.unwrap()["payload"][0]["type"],
+        "json_invalid"
+    );
     // The second client's bad frame never reached the first.
-    first.receive_nothing(std::time::Duration::from_millis(100)).await.unwrap();
-    second.receive_nothing(std::time::Duration::from_millis(10)).await.unwrap();
+    first
+        .receive_nothing(std::time::Duration::from_millis(100))
+        .await
+        .unwrap();
+    second
+        .receive_nothing(std::time::Duration::from_millis(10))
+        .await
+        .unwrap();
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

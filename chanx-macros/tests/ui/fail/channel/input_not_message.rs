@@ -1,0 +1,18 @@
+#![allow(unused_imports)]
+use chanx_core::messages::{Ping, Pong};
+use chanx_core::{Context, Message, channel};
+use serde::{Deserialize, Serialize};
+
+#[derive(Default)]
+struct C;
+
+#[channel]
+impl C {
+    #[ws_handler]
+    async fn text(&mut self, text: String) -> Pong {
+        let _ = (text, Ping);
+        Pong
+    }
+}
+
+fn main() {}
