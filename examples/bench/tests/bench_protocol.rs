@@ -1,0 +1,64 @@
+//! The bench protocol, exactly as other implementations are compared on it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chanx_core::Server;
+use chanx_example_bench::app;
+use chanx_testing::Communicator;
+use serde_json::json;
+
+#[tokio::test]
+async fn echo_and_join_over_tcp() {
+    let server = Server::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve_with_shutdown(app(), async {
+        let _ = stopped.await;
+    }));
+    let mut client = Communicator::connect_tcp(addr, "/ws/bench").await.unwrap();
+
+    for seq in [0_i64, 1, -5, i64::MAX] {
+        client
+            .send_json(&json!({"action":"echo","payload":{"text":"héllo \"quoted\"","seq":seq}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.receive_json().await.unwrap(),
+            json!({"action":"echo_result","payload":{"text":"héllo \"quoted\"","seq":seq}})
+        );
+    }
+    client.send_text(r#"{"action":"join"}"#).await.unwrap();
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"joined","payload":null}"#
+    );
+
+    client
+        .send_text(r#"{"action":"echo","payload":{"text":"x","seq":1.5}}"#)
+        .await
+        .unwrap();
+    let error = client.receive_json().await.unwrap();
+    assert_eq!(
+        error["payload"][0]["loc"],
+        json!(["echo", "payload", "seq"])
+    );
+
+    client.disconnect().await.unwrap();
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn echo_in_process_preserves_order() {
+    let app = app();
+    let mut client = Communicator::connect(&app, "/ws/bench").await.unwrap();
+    for seq in 0..100 {
+        client
+            .send_json(&json!({"action":"echo","payload":{"text":"t","seq":seq}}))
+            .await
+            .unwrap();
+    }
+    for seq in 0..100 {
+        assert_eq!(client.receive_json().await.unwrap()["payload"]["seq"], seq);
+    }
+}
