@@ -93,6 +93,11 @@ pub use router::{NoRoute, Router};
 pub use server::{Server, ServerConfig};
 pub use ws::CloseCode;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// Support for generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {
