@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{CloseCode, Context, Message, Reject, Router, Server, channel};
-use chanx_testing::Communicator;
+use chanx_core::{CloseCode, Context, Message, Reject, Router, channel};
+use chanx_testing::{Communicator, TestServer};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -365,15 +365,8 @@ async fn handler_can_close_after_its_reply() {
 
 #[tokio::test]
 async fn frames_are_handled_in_order_over_tcp() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve_with_shutdown(app(&Counter::default()), async {
-        let _ = stopped.await;
-    }));
-    let mut client = Communicator::connect_tcp(addr, "/calc/ordered")
-        .await
-        .unwrap();
+    let server = TestServer::start(app(&Counter::default())).await.unwrap();
+    let mut client = server.connect("/calc/ordered").await.unwrap();
     client.receive_json().await.unwrap();
     client.receive_json().await.unwrap();
     for a in 0..200 {
@@ -402,9 +395,9 @@ async fn frames_are_handled_in_order_over_tcp() {
         .receive_nothing(Duration::from_millis(50))
         .await
         .unwrap();
-    stop.send(()).unwrap();
+    let stopping = tokio::spawn(server.stop());
     client.assert_closed(1001).await;
-    task.await.unwrap().unwrap();
+    stopping.await.unwrap().unwrap();
 }
 
 #[test]

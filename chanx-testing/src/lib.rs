@@ -36,7 +36,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chanx_core::{DecodeError, Message, NoRoute, Router};
+use chanx_core::{DecodeError, Message, NoRoute, Router, Server};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderName, HeaderValue, Request};
 use serde_json::Value;
@@ -511,6 +511,81 @@ impl Communicator {
             let _ = tokio::time::timeout(self.timeout, server).await;
         }
         Ok(())
+    }
+}
+
+/// A real server on a free loopback port, for tests over TCP.
+///
+/// ```
+/// # use chanx_core::{Router, channel, messages::{Ping, Pong}};
+/// # #[derive(Default)] struct Health;
+/// # #[channel] impl Health { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+/// use chanx_testing::TestServer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = TestServer::start(Router::new().route::<Health>("/ws/health")).await?;
+/// let mut client = server.connect("/ws/health").await?;
+/// client.send_message(&Ping).await?;
+/// assert_eq!(client.receive_message::<Pong>().await?, Pong);
+/// server.stop().await?; // graceful: open clients get 1001
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// Binds `127.0.0.1:0` and serves `router` on a spawned task.
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot be bound.
+    pub async fn start(router: Router) -> std::io::Result<Self> {
+        Self::start_with(Server::bind("127.0.0.1:0").await?, router)
+    }
+
+    /// Serves `router` on an already configured `server`.
+    ///
+    /// # Errors
+    ///
+    /// The server's address cannot be read.
+    pub fn start_with(server: Server, router: Router) -> std::io::Result<Self> {
+        let addr = server.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_with_shutdown(router, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, stop, task })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connects a client over TCP to `path`.
+    ///
+    /// # Errors
+    ///
+    /// See [`CommunicatorBuilder::connect_tcp`].
+    pub async fn connect(&self, path: &str) -> Result<Communicator, ConnectError> {
+        Communicator::connect_tcp(self.addr, path).await
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    ///
+    /// # Errors
+    ///
+    /// The server failed, or its task panicked.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
     }
 }
 

@@ -2,20 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chanx_core::Server;
 use chanx_example_bench::app;
-use chanx_testing::Communicator;
+use chanx_testing::{Communicator, TestServer};
 use serde_json::json;
 
 #[tokio::test]
 async fn echo_and_join_over_tcp() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve_with_shutdown(app(), async {
-        let _ = stopped.await;
-    }));
-    let mut client = Communicator::connect_tcp(addr, "/ws/bench").await.unwrap();
+    let server = TestServer::start(app()).await.unwrap();
+    let mut client = server.connect("/ws/bench").await.unwrap();
 
     for seq in [0_i64, 1, -5, i64::MAX] {
         client
@@ -44,8 +38,7 @@ async fn echo_and_join_over_tcp() {
     );
 
     client.disconnect().await.unwrap();
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -2,30 +2,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-
+use chanx_core::Message;
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Message, Server};
 use chanx_example_system::{MessagePayload, SystemEchoMessage, UserMessage, app};
-use chanx_testing::{Communicator, ConnectError};
+use chanx_testing::{Communicator, ConnectError, TestServer};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 const WELCOME: &str =
     r#"{"action":"system_echo","payload":{"message":"🔧 System: Connection established!"}}"#;
 
-async fn start_server() -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let server = Server::bind("127.0.0.1:0").await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve_with_shutdown(app(), async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, task)
+async fn start_server() -> TestServer {
+    TestServer::start(app()).await.unwrap()
 }
 
 async fn expect_welcome(client: &mut Communicator) {
@@ -241,7 +228,8 @@ async fn error_frames_in_process() {
 
 #[tokio::test]
 async fn everything_over_tcp() {
-    let (addr, stop, server) = start_server().await;
+    let server = start_server().await;
+    let addr = server.addr();
     let mut client = Communicator::connect_tcp(addr, "/ws/system").await.unwrap();
     expect_welcome(&mut client).await;
     client
@@ -254,13 +242,13 @@ async fn everything_over_tcp() {
     );
     check_error_table(&mut client).await;
     client.disconnect().await.unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn trailing_slash_and_unknown_paths_over_tcp() {
-    let (addr, stop, server) = start_server().await;
+    let server = start_server().await;
+    let addr = server.addr();
     let mut client = Communicator::connect_tcp(addr, "/ws/system/")
         .await
         .unwrap();
@@ -277,14 +265,14 @@ async fn trailing_slash_and_unknown_paths_over_tcp() {
         Err(ConnectError::NoRoute(_))
     ));
     client.disconnect().await.unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn plain_http_gets_426() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (addr, stop, server) = start_server().await;
+    let server = start_server().await;
+    let addr = server.addr();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /ws/system HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -293,13 +281,13 @@ async fn plain_http_gets_426() {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 426"), "{response}");
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn clients_are_isolated_and_ordered() {
-    let (addr, stop, server) = start_server().await;
+    let server = start_server().await;
+    let addr = server.addr();
     let mut first = Communicator::connect_tcp(addr, "/ws/system").await.unwrap();
     let mut second = Communicator::connect_tcp(addr, "/ws/system").await.unwrap();
     expect_welcome(&mut first).await;
@@ -330,21 +318,21 @@ async fn clients_are_isolated_and_ordered() {
         .receive_nothing(std::time::Duration::from_millis(10))
         .await
         .unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_closes_clients_with_1001() {
-    let (addr, stop, server) = start_server().await;
+    let server = start_server().await;
+    let addr = server.addr();
     let mut first = Communicator::connect_tcp(addr, "/ws/system").await.unwrap();
     let mut second = Communicator::connect_tcp(addr, "/ws/system").await.unwrap();
     expect_welcome(&mut first).await;
     expect_welcome(&mut second).await;
-    stop.send(()).unwrap();
+    let stopping = tokio::spawn(server.stop());
     first.assert_closed(1001).await;
     second.assert_closed(1001).await;
-    server.await.unwrap().unwrap();
+    stopping.await.unwrap().unwrap();
     // The listener is gone.
     assert!(Communicator::connect_tcp(addr, "/ws/system").await.is_err());
 }
