@@ -54,6 +54,10 @@ struct WhoAmI;
 struct Bye;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "later")]
+struct Later;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Message)]
 #[message(action = "notice")]
 struct Notice(String);
 
@@ -166,6 +170,17 @@ impl Calculator {
     async fn bye(&mut self, ctx: &Context, _message: Bye) -> Notice {
         ctx.close(CloseCode::application(4000).unwrap(), "bye");
         Notice("closing".into())
+    }
+
+    /// Pushes from a background task, then closes from there.
+    #[ws_handler]
+    async fn later(&mut self, ctx: &Context, _message: Later) {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _ = ctx.send(&Notice("from a task".into())).await;
+            ctx.close(CloseCode::application(4001).unwrap(), "task done");
+        });
     }
 
     #[ws_handler]
@@ -364,6 +379,24 @@ async fn handler_can_close_after_its_reply() {
 }
 
 #[tokio::test]
+async fn a_background_task_can_push_and_close_an_idle_connection() {
+    let app = app(&Counter::default());
+    let mut client = connect(&app, "/calc/x").await;
+    client.receive_json().await.unwrap();
+    client.send_message(&Later).await.unwrap();
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        Vec::<serde_json::Value>::new()
+    );
+    // Nothing more is sent by the client: the task's push and close arrive.
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        json!({"action":"notice","payload":"from a task"})
+    );
+    client.assert_closed(4001).await;
+}
+
+#[tokio::test]
 async fn frames_are_handled_in_order_over_tcp() {
     let server = TestServer::start(app(&Counter::default())).await.unwrap();
     let mut client = server.connect("/calc/ordered").await.unwrap();
@@ -415,7 +448,9 @@ fn metadata_describes_every_handler() {
     let actions: Vec<&str> = channel.client_actions().collect();
     assert_eq!(
         actions,
-        ["add", "fail", "maybe", "either", "whoami", "bye", "ping"]
+        [
+            "add", "fail", "maybe", "either", "whoami", "bye", "later", "ping"
+        ]
     );
 
     let add = &channel.handlers[0];
