@@ -55,12 +55,31 @@ pub(crate) struct ConnectionParams {
 pub(crate) enum EndReason {
     /// The client sent a close frame or the stream ended.
     ClientClosed,
-    /// Reading failed (protocol error, reset, oversized message).
+    /// The client sent a message or frame over the size limit.
+    TooBig,
+    /// The client broke the WebSocket protocol.
+    Protocol,
+    /// The client sent a text frame that is not UTF-8.
+    InvalidUtf8,
+    /// The socket failed (reset, I/O error).
     Transport,
     /// A hook or handler closed the connection, or connect was refused.
     ServerClosed,
     /// The server is shutting down.
     Shutdown,
+}
+
+impl EndReason {
+    /// The close frame the server sends when nothing else was asked for.
+    fn close_frame(self) -> (CloseCode, &'static str) {
+        match self {
+            Self::Shutdown => (CloseCode::GOING_AWAY, "server shutting down"),
+            Self::TooBig => (CloseCode::TOO_BIG, "message too big"),
+            Self::Protocol => (CloseCode::PROTOCOL_ERROR, "protocol error"),
+            Self::InvalidUtf8 => (CloseCode::INVALID_DATA, "text frame is not UTF-8"),
+            Self::ClientClosed | Self::ServerClosed | Self::Transport => (CloseCode::NORMAL, ""),
+        }
+    }
 }
 
 const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
@@ -82,15 +101,9 @@ pub(crate) async fn run<C: Consumer>(
     // Always queue a close so the writer ends even when clones of the context
     // live on in user tasks. After a client close this only completes the
     // closing handshake tungstenite has already started.
-    let (code, reason) = ctx.take_close().unwrap_or_else(|| match end {
-        EndReason::Shutdown => (
-            CloseCode::GOING_AWAY,
-            Utf8Bytes::from_static("server shutting down"),
-        ),
-        EndReason::Transport => (CloseCode::POLICY, Utf8Bytes::default()),
-        EndReason::ClientClosed | EndReason::ServerClosed => {
-            (CloseCode::NORMAL, Utf8Bytes::default())
-        }
+    let (code, reason) = ctx.take_close().unwrap_or_else(|| {
+        let (code, reason) = end.close_frame();
+        (code, Utf8Bytes::from_static(reason))
     });
     let _ = tokio::time::timeout(WRITER_DRAIN_TIMEOUT, ctx.send_close(code, reason)).await;
     drop(ctx);
@@ -162,7 +175,12 @@ async fn drive<C: Consumer>(
             Some(Ok(WsMessage::Close(_))) | None => return EndReason::ClientClosed,
             Some(Err(error)) => {
                 tracing::debug!(%error, "read failed");
-                return EndReason::Transport;
+                return match error {
+                    WsError::Capacity(_) => EndReason::TooBig,
+                    WsError::Protocol(_) => EndReason::Protocol,
+                    WsError::Utf8(_) => EndReason::InvalidUtf8,
+                    _ => EndReason::Transport,
+                };
             }
         }
     }

@@ -14,6 +14,10 @@ impl CloseCode {
     pub const NORMAL: Self = Self(1000);
     /// 1001: the server is going away (shutting down).
     pub const GOING_AWAY: Self = Self(1001);
+    /// 1002: the peer broke the WebSocket protocol.
+    pub const PROTOCOL_ERROR: Self = Self(1002);
+    /// 1007: a text frame was not valid UTF-8.
+    pub const INVALID_DATA: Self = Self(1007);
     /// 1008: a message violated the server's policy.
     pub const POLICY: Self = Self(1008);
     /// 1009: a message was too big to process.
