@@ -14,12 +14,14 @@ use std::time::Duration;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use http::Extensions;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::{Consumer, Outcome};
 use crate::context::{ConnectionId, Context, Outbound, RequestInfo};
+use crate::layer::{GroupName, Inbox, InboxClosed, Layer, LayerMessage, MessageKind};
 use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
 
@@ -46,7 +48,10 @@ pub(crate) struct ConnectionParams {
     pub(crate) id: ConnectionId,
     pub(crate) request: RequestInfo,
     pub(crate) state: Arc<Extensions>,
+    pub(crate) layer: Layer,
     pub(crate) outbound_capacity: usize,
+    pub(crate) inbox_capacity: usize,
+    pub(crate) write_timeout: Duration,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -65,6 +70,9 @@ pub(crate) enum EndReason {
     Transport,
     /// A hook or handler closed the connection, or connect was refused.
     ServerClosed,
+    /// The connection's inbox overflowed: it could not keep up with its
+    /// groups.
+    TooSlow,
     /// The server is shutting down.
     Shutdown,
 }
@@ -77,13 +85,18 @@ impl EndReason {
             Self::TooBig => (CloseCode::TOO_BIG, "message too big"),
             Self::Protocol => (CloseCode::PROTOCOL_ERROR, "protocol error"),
             Self::InvalidUtf8 => (CloseCode::INVALID_DATA, "text frame is not UTF-8"),
+            Self::TooSlow => (CloseCode::POLICY, "too slow: inbox full"),
             Self::ClientClosed | Self::ServerClosed | Self::Transport => (CloseCode::NORMAL, ""),
         }
     }
 }
 
 const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
+const GROUP_COMPLETE_FRAME: &str = r#"{"action":"group_complete","payload":null}"#;
+const EVENT_COMPLETE_FRAME: &str = r#"{"action":"event_complete","payload":null}"#;
 const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a handler in progress may run on after shutdown begins.
+const HANDLER_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs one connection of consumer `C` to its end.
 pub(crate) async fn run<C: Consumer>(
@@ -92,16 +105,44 @@ pub(crate) async fn run<C: Consumer>(
 ) -> EndReason {
     let (sink, mut stream) = transport.split();
     let (tx, rx) = mpsc::channel(params.outbound_capacity.max(1));
-    let mut writer = tokio::spawn(write_loop(sink, rx));
-    let ctx = Context::new(params.id, params.request, params.state, tx);
+    let writer_failed = CancellationToken::new();
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        params.write_timeout,
+        writer_failed.clone(),
+    ));
+    let ctx = Context::new(
+        params.id,
+        params.layer.clone(),
+        params.request,
+        params.state,
+        tx,
+    );
+    let mut inbox = params
+        .layer
+        .inner()
+        .register(ctx.channel_name(), params.inbox_capacity);
 
-    let end = drive::<C>(&ctx, &mut stream, &params.shutdown).await;
+    let end = tokio::select! {
+        end = drive::<C>(&ctx, &mut stream, &mut inbox, &params.shutdown) => end,
+        // The writer is gone (dead peer, write timeout): stop reading too,
+        // even in the middle of a handler.
+        () = writer_failed.cancelled() => EndReason::Transport,
+        // Shutting down: give the frame in hand a bounded time to finish.
+        () = async {
+            params.shutdown.cancelled().await;
+            tokio::time::sleep(HANDLER_GRACE).await;
+        } => EndReason::Shutdown,
+    };
     tracing::debug!(?end, "connection loop ended");
+    params.layer.inner().unregister(ctx.channel_name()).await;
+    drop(inbox);
 
     // Always queue a close so the writer ends even when clones of the context
     // live on in user tasks. After a client close this only completes the
     // closing handshake tungstenite has already started.
-    let (code, reason) = ctx.take_close().unwrap_or_else(|| {
+    let (code, reason) = ctx.requested_close().unwrap_or_else(|| {
         let (code, reason) = end.close_frame();
         (code, Utf8Bytes::from_static(reason))
     });
@@ -120,6 +161,7 @@ pub(crate) async fn run<C: Consumer>(
 async fn drive<C: Consumer>(
     ctx: &Context,
     stream: &mut (impl Stream<Item = Result<WsMessage, WsError>> + Unpin),
+    inbox: &mut Inbox,
     shutdown: &CancellationToken,
 ) -> EndReason {
     let connected = AssertUnwindSafe(C::connect(ctx)).catch_unwind().await;
@@ -136,6 +178,22 @@ async fn drive<C: Consumer>(
             return EndReason::ServerClosed;
         }
     };
+
+    for template in C::CHANNEL.groups {
+        let group = match expand_group(template, ctx) {
+            Ok(group) => group,
+            Err(problem) => {
+                tracing::info!(template, %problem, "refusing connection: bad group name");
+                ctx.close(CloseCode::POLICY, "invalid group name");
+                return EndReason::ServerClosed;
+            }
+        };
+        if let Err(error) = ctx.join_group(group).await {
+            tracing::error!(%error, "cannot join the channel's groups");
+            ctx.close(CloseCode::INTERNAL_ERROR, "channel layer unavailable");
+            return EndReason::ServerClosed;
+        }
+    }
 
     match AssertUnwindSafe(consumer.post_authentication(ctx))
         .catch_unwind()
@@ -157,9 +215,16 @@ async fn drive<C: Consumer>(
             return EndReason::ServerClosed;
         }
         let frame = tokio::select! {
-            biased;
             () = shutdown.cancelled() => return EndReason::Shutdown,
             () = ctx.close_requested() => return EndReason::ServerClosed,
+            delivery = inbox.recv() => {
+                match delivery {
+                    Ok(message) => handle_layer_message(&mut consumer, ctx, message).await,
+                    Err(InboxClosed::Overflowed) => return EndReason::TooSlow,
+                    Err(_) => return EndReason::ServerClosed,
+                }
+                continue;
+            }
             frame = stream.next() => frame,
         };
         match frame {
@@ -177,6 +242,9 @@ async fn drive<C: Consumer>(
                 tracing::debug!(%error, "read failed");
                 return match error {
                     WsError::Capacity(_) => EndReason::TooBig,
+                    WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                        EndReason::ClientClosed
+                    }
                     WsError::Protocol(_) => EndReason::Protocol,
                     WsError::Utf8(_) => EndReason::InvalidUtf8,
                     _ => EndReason::Transport,
@@ -190,7 +258,11 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
     match Envelope::parse(text) {
         Err(error) => {
             tracing::debug!(kind = error.kind(), "rejected frame");
-            send(ctx, error.to_frame(&[])).await;
+            let expected: Vec<&str> = match error {
+                FrameError::UnknownAction { .. } => C::CHANNEL.client_actions().collect(),
+                _ => Vec::new(),
+            };
+            send(ctx, error.to_frame(&expected)).await;
         }
         Ok(envelope) => {
             tracing::trace!(action = &*envelope.action, "frame");
@@ -235,6 +307,72 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
     }
 }
 
+async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, message: LayerMessage) {
+    match message.kind() {
+        MessageKind::Broadcast => {
+            let _ = ctx.send_frame(message.frame().clone()).await;
+            if C::CONFIG.send_group_complete {
+                send_static(ctx, GROUP_COMPLETE_FRAME).await;
+            }
+        }
+        MessageKind::Event => {
+            match Envelope::parse(message.text()) {
+                Err(error) => tracing::warn!(%error, "dropping a malformed event"),
+                Ok(envelope) => {
+                    let outcome = AssertUnwindSafe(consumer.dispatch_event(ctx, &envelope))
+                        .catch_unwind()
+                        .await;
+                    match outcome {
+                        Ok(Outcome::Reply(Some(reply))) => send(ctx, reply).await,
+                        Ok(Outcome::Reply(None)) => {}
+                        Ok(Outcome::Failed(error)) => {
+                            tracing::error!(event = &*envelope.action, %error, "event handler failed");
+                        }
+                        Ok(Outcome::Invalid(error)) => {
+                            tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
+                        }
+                        Ok(Outcome::Unknown) => {
+                            tracing::debug!(
+                                event = &*envelope.action,
+                                "no event handler for this action"
+                            );
+                        }
+                        Err(panic) => tracing::error!(
+                            event = &*envelope.action,
+                            panic = panic_message(&*panic),
+                            "event handler panicked"
+                        ),
+                    }
+                }
+            }
+            if C::CONFIG.send_event_complete {
+                send_static(ctx, EVENT_COMPLETE_FRAME).await;
+            }
+        }
+    }
+}
+
+/// Expands a group template such as `chat_{room}` with the route parameters.
+fn expand_group(template: &str, ctx: &Context) -> Result<GroupName, String> {
+    let mut name = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        name.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed '{{' in group template {template:?}"))?;
+        let param = &after[..end];
+        let value = ctx.param(param).ok_or_else(|| {
+            format!("group template {template:?} names {{{param}}}, which the route does not have")
+        })?;
+        name.push_str(value);
+        rest = &after[end + 1..];
+    }
+    name.push_str(rest);
+    GroupName::new(&name).map_err(|error| error.to_string())
+}
+
 async fn send(ctx: &Context, frame: String) {
     // A failed send means the writer is gone: the loop notices on its next
     // read, so there is nothing more to do here.
@@ -248,29 +386,50 @@ async fn send_static(ctx: &Context, frame: &'static str) {
 async fn write_loop(
     mut sink: impl Sink<WsMessage, Error = WsError> + Unpin,
     mut rx: mpsc::Receiver<Outbound>,
+    write_timeout: Duration,
+    failed: CancellationToken,
 ) {
     while let Some(outbound) = rx.recv().await {
-        let result = match outbound {
-            Outbound::Text(text) => match sink.feed(WsMessage::Text(text)).await {
-                // Flush once the queue is empty, so a burst costs one write.
-                Ok(()) if rx.is_empty() => sink.flush().await,
-                other => other,
-            },
-            Outbound::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code: code.to_tungstenite(),
-                    reason,
-                };
-                let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                break;
+        let write = async {
+            match outbound {
+                Outbound::Text(text) => {
+                    sink.feed(WsMessage::Text(text)).await?;
+                    // Flush once the queue is empty, so a burst costs one write.
+                    if rx.is_empty() {
+                        sink.flush().await?;
+                    }
+                    Ok(true)
+                }
+                Outbound::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code: code.to_tungstenite(),
+                        reason,
+                    };
+                    sink.send(WsMessage::Close(Some(frame)))
+                        .await
+                        .map(|()| false)
+                }
             }
         };
-        if let Err(error) = result {
-            tracing::debug!(%error, "write failed");
-            break;
+        match tokio::time::timeout(write_timeout, write).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => break,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "write failed");
+                failed.cancel();
+                return;
+            }
+            Err(_) => {
+                tracing::info!(
+                    ?write_timeout,
+                    "a write did not complete in time; dropping the connection"
+                );
+                failed.cancel();
+                return;
+            }
         }
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(write_timeout, sink.close()).await;
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {

@@ -40,9 +40,19 @@ pub trait Consumer: Sized + Send + 'static {
     /// `#[post_authentication]` hook); it may send messages.
     fn post_authentication(&mut self, ctx: &Context) -> impl Future<Output = HookOutcome> + Send;
 
-    /// Dispatches one parsed frame to the handler for its action.
+    /// Dispatches one parsed client frame to the `#[ws_handler]` for its
+    /// action.
     #[doc(hidden)]
     fn dispatch<'a>(
+        &'a mut self,
+        ctx: &'a Context,
+        envelope: &'a Envelope<'a>,
+    ) -> impl Future<Output = Outcome> + Send + 'a;
+
+    /// Dispatches one event from the channel layer to the `#[event_handler]`
+    /// for its action.
+    #[doc(hidden)]
+    fn dispatch_event<'a>(
         &'a mut self,
         ctx: &'a Context,
         envelope: &'a Envelope<'a>,
@@ -88,6 +98,9 @@ pub struct ChannelMeta {
     pub description: Option<&'static str>,
     /// Tags for grouping in documentation.
     pub tags: &'static [&'static str],
+    /// Groups every connection joins at connect; `{param}` is replaced by the
+    /// route parameter of that name, as in `chat_{room}`.
+    pub groups: &'static [&'static str],
     /// Every handler, in declaration order.
     pub handlers: &'static [HandlerMeta],
 }
@@ -100,6 +113,7 @@ impl ChannelMeta {
         type_name: &'static str,
         description: Option<&'static str>,
         tags: &'static [&'static str],
+        groups: &'static [&'static str],
         handlers: &'static [HandlerMeta],
     ) -> Self {
         Self {
@@ -107,6 +121,7 @@ impl ChannelMeta {
             type_name,
             description,
             tags,
+            groups,
             handlers,
         }
     }
@@ -118,6 +133,14 @@ impl ChannelMeta {
             .filter(|handler| handler.kind == HandlerKind::Ws)
             .flat_map(|handler| handler.actions.iter().copied())
     }
+
+    /// The event actions this consumer handles, in declaration order.
+    pub fn event_actions(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers
+            .iter()
+            .filter(|handler| handler.kind == HandlerKind::Event)
+            .flat_map(|handler| handler.actions.iter().copied())
+    }
 }
 
 /// Which kind of handler a [`HandlerMeta`] describes.
@@ -126,6 +149,8 @@ impl ChannelMeta {
 pub enum HandlerKind {
     /// `#[ws_handler]`: receives client frames.
     Ws,
+    /// `#[event_handler]`: receives events from the channel layer.
+    Event,
 }
 
 /// Static description of one handler.
@@ -217,6 +242,12 @@ impl fmt::Debug for HandlerMeta {
 pub struct ConsumerConfig {
     /// Send `{"action":"complete","payload":null}` after every client frame.
     pub send_completion: bool,
+    /// Send `{"action":"group_complete","payload":null}` after every
+    /// broadcast relayed to the client.
+    pub send_group_complete: bool,
+    /// Send `{"action":"event_complete","payload":null}` after every event
+    /// handled.
+    pub send_event_complete: bool,
 }
 
 impl ConsumerConfig {
@@ -225,6 +256,8 @@ impl ConsumerConfig {
     pub const fn new() -> Self {
         Self {
             send_completion: false,
+            send_group_complete: false,
+            send_event_complete: false,
         }
     }
 
@@ -232,6 +265,20 @@ impl ConsumerConfig {
     #[must_use]
     pub const fn send_completion(mut self, on: bool) -> Self {
         self.send_completion = on;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::send_group_complete`].
+    #[must_use]
+    pub const fn send_group_complete(mut self, on: bool) -> Self {
+        self.send_group_complete = on;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::send_event_complete`].
+    #[must_use]
+    pub const fn send_event_complete(mut self, on: bool) -> Self {
+        self.send_event_complete = on;
         self
     }
 }

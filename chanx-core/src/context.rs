@@ -1,6 +1,8 @@
 //! The per-connection [`Context`] handed to hooks and handlers.
 
 use std::borrow::Cow;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -8,6 +10,7 @@ use http::{Extensions, HeaderMap};
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::layer::{ChannelName, GroupName, Layer, LayerError, LayerMessage};
 use crate::message::{Message, encode};
 use crate::ws::CloseCode;
 
@@ -24,6 +27,9 @@ pub struct Context {
 #[derive(Debug)]
 struct Inner {
     id: ConnectionId,
+    channel: ChannelName,
+    layer: Layer,
+    groups: Mutex<Vec<GroupName>>,
     request: RequestInfo,
     state: Arc<Extensions>,
     outbound: mpsc::Sender<Outbound>,
@@ -78,6 +84,7 @@ pub struct SendError;
 impl Context {
     pub(crate) fn new(
         id: ConnectionId,
+        layer: Layer,
         request: RequestInfo,
         state: Arc<Extensions>,
         outbound: mpsc::Sender<Outbound>,
@@ -85,6 +92,9 @@ impl Context {
         Self {
             inner: Arc::new(Inner {
                 id,
+                channel: ChannelName::new(layer.inner().process_id(), id.get()),
+                layer,
+                groups: Mutex::new(Vec::new()),
                 request,
                 state,
                 outbound,
@@ -98,6 +108,98 @@ impl Context {
     #[must_use]
     pub fn id(&self) -> ConnectionId {
         self.inner.id
+    }
+
+    /// This connection's address on the channel layer, for
+    /// [`Layer::send_event_to`].
+    #[must_use]
+    pub fn channel_name(&self) -> &ChannelName {
+        &self.inner.channel
+    }
+
+    /// The application's channel layer.
+    #[must_use]
+    pub fn layer(&self) -> &Layer {
+        &self.inner.layer
+    }
+
+    /// The groups this connection is in, in the order it joined them.
+    #[must_use]
+    pub fn groups(&self) -> Vec<GroupName> {
+        self.inner
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Joins `group`: broadcasts and events sent to it reach this connection
+    /// until it leaves or disconnects.
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, or an unreachable layer backend.
+    pub async fn join(&self, group: &str) -> Result<(), LayerError> {
+        let group = GroupName::new(group)?;
+        self.join_group(group).await
+    }
+
+    pub(crate) async fn join_group(&self, group: GroupName) -> Result<(), LayerError> {
+        self.inner
+            .layer
+            .inner()
+            .join(&group, &self.inner.channel)
+            .await?;
+        let mut groups = self
+            .inner
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+        Ok(())
+    }
+
+    /// Leaves `group`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, or an unreachable layer backend.
+    pub async fn leave(&self, group: &str) -> Result<(), LayerError> {
+        let group = GroupName::new(group)?;
+        self.inner
+            .layer
+            .inner()
+            .leave(&group, &self.inner.channel)
+            .await?;
+        self.inner
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|joined| *joined != group);
+        Ok(())
+    }
+
+    /// Broadcasts `message` to this connection's groups (or to the groups
+    /// named with [`Broadcast::to`]), encoded once and shared by every
+    /// receiver. Await the returned builder to send.
+    ///
+    /// ```
+    /// # use chanx_core::{Context, layer::LayerError, messages::Pong};
+    /// # async fn handler(ctx: &Context) -> Result<(), LayerError> {
+    /// ctx.broadcast(&Pong).await?; // every group this connection is in
+    /// ctx.broadcast(&Pong).to("lobby").exclude_sender().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn broadcast<'a, M: Message + Sync>(&'a self, message: &'a M) -> Broadcast<'a, M> {
+        Broadcast {
+            ctx: self,
+            message,
+            groups: Vec::new(),
+            exclude_sender: false,
+        }
     }
 
     /// The request path, such as `/ws/chat/lobby`.
@@ -215,12 +317,12 @@ impl Context {
         self.inner.close_requested.notified().await;
     }
 
-    pub(crate) fn take_close(&self) -> Option<(CloseCode, Utf8Bytes)> {
+    pub(crate) fn requested_close(&self) -> Option<(CloseCode, Utf8Bytes)> {
         self.inner
             .close
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
+            .clone()
     }
 
     /// Queues the close frame for the writer, after everything queued before.
@@ -234,6 +336,69 @@ impl Context {
             .send(Outbound::Close(code, reason))
             .await
             .map_err(|_| SendError)
+    }
+}
+
+/// A broadcast being prepared; `.await` it to send.
+#[must_use = "a broadcast does nothing until it is awaited"]
+pub struct Broadcast<'a, M> {
+    ctx: &'a Context,
+    message: &'a M,
+    groups: Vec<&'a str>,
+    exclude_sender: bool,
+}
+
+impl<'a, M: Message + Sync> Broadcast<'a, M> {
+    /// Sends to `group` instead of the connection's own groups; call again
+    /// for more groups. A connection in several of them gets one copy per
+    /// group.
+    pub fn to(mut self, group: &'a str) -> Self {
+        self.groups.push(group);
+        self
+    }
+
+    /// Skips this connection.
+    pub fn exclude_sender(mut self) -> Self {
+        self.exclude_sender = true;
+        self
+    }
+
+    async fn send(self) -> Result<(), LayerError> {
+        let groups = if self.groups.is_empty() {
+            self.ctx.groups()
+        } else {
+            self.groups
+                .iter()
+                .map(|group| GroupName::new(group))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let mut message = LayerMessage::broadcast(self.message);
+        if self.exclude_sender {
+            message = message.excluding(self.ctx.inner.channel.clone());
+        }
+        let layer = self.ctx.inner.layer.inner();
+        for group in &groups {
+            layer.send_group(group, message.clone()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a, M: Message + Sync> IntoFuture for Broadcast<'a, M> {
+    type Output = Result<(), LayerError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+impl<M> std::fmt::Debug for Broadcast<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("groups", &self.groups)
+            .field("exclude_sender", &self.exclude_sender)
+            .finish_non_exhaustive()
     }
 }
 

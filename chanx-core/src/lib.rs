@@ -78,6 +78,7 @@ extern crate self as chanx_core;
 mod connection;
 pub mod consumer;
 mod context;
+pub mod layer;
 pub mod message;
 pub mod messages;
 mod router;
@@ -85,9 +86,12 @@ mod server;
 pub mod wire;
 mod ws;
 
-pub use chanx_macros::{Message, channel, on_connect, post_authentication, ws_handler};
+pub use chanx_macros::{
+    Message, channel, event_handler, on_connect, post_authentication, ws_handler,
+};
 pub use consumer::{BoxError, Consumer, ConsumerConfig, IntoReply, Reject};
-pub use context::{ConnectionId, Context, SendError};
+pub use context::{Broadcast, ConnectionId, Context, SendError};
+pub use layer::Layer;
 pub use message::{DecodeError, Message, SingleMessage};
 pub use router::{NoRoute, Router};
 pub use server::{Server, ServerConfig};

@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::connection::{self, BoxTransport, ConnectionParams};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
+use crate::layer::Layer;
 use crate::server::ServerConfig;
 
 /// Maps request paths to consumers.
@@ -36,6 +37,7 @@ use crate::server::ServerConfig;
 pub struct Router {
     routes: Arc<Vec<Route>>,
     state: Arc<Extensions>,
+    layer: Layer,
 }
 
 #[derive(Clone)]
@@ -83,6 +85,20 @@ impl Router {
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
         Arc::make_mut(&mut self.state).insert(state);
         self
+    }
+
+    /// Uses `layer` for groups, broadcasts and events (the default is a new
+    /// in-memory layer).
+    pub fn with_layer(mut self, layer: Layer) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// The channel layer, to send broadcasts and events from outside a
+    /// connection (an HTTP handler, a background task).
+    #[must_use]
+    pub fn layer(&self) -> &Layer {
+        &self.layer
     }
 
     /// Every route: its path pattern and its consumer's metadata.
@@ -166,7 +182,10 @@ impl Router {
                     headers,
                 },
                 state: Arc::clone(&self.state),
+                layer: self.layer.clone(),
                 outbound_capacity: config.outbound_queue,
+                inbox_capacity: config.inbox_capacity,
+                write_timeout: config.write_timeout,
                 shutdown,
             },
         })

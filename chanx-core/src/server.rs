@@ -13,7 +13,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
     pub(crate) outbound_queue: usize,
+    pub(crate) inbox_capacity: usize,
+    pub(crate) write_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
 }
 
@@ -58,6 +61,9 @@ impl Default for ServerConfig {
             read_buffer_size: 4 * 1024,
             write_buffer_size: 4 * 1024,
             outbound_queue: 256,
+            inbox_capacity: 1024,
+            write_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -65,7 +71,8 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// The defaults: 1 MiB messages and frames, 4 KiB socket buffers, 256
-    /// queued outbound frames per connection, 10 s shutdown drain.
+    /// queued outbound frames and 1024 inbox messages per connection, 30 s
+    /// write and header-read timeouts, 10 s shutdown drain.
     pub fn new() -> Self {
         Self::default()
     }
@@ -95,6 +102,27 @@ impl ServerConfig {
         self
     }
 
+    /// How many channel-layer messages (broadcasts, events) may wait for one
+    /// connection. A connection whose inbox fills up is closed with 1008: see
+    /// [the layer documentation](crate::layer#slow-receivers).
+    pub fn inbox_capacity(mut self, messages: usize) -> Self {
+        self.inbox_capacity = messages.max(1);
+        self
+    }
+
+    /// How long one write to a client may block before the connection is
+    /// dropped as dead (a client that stopped reading).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send its upgrade request's headers.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
     /// How long shutdown waits for connections to close.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -105,11 +133,9 @@ impl ServerConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
             .write_buffer_size(self.write_buffer_size)
-            .max_write_buffer_size(
-                self.max_message_size
-                    .saturating_mul(2)
-                    .max(self.write_buffer_size + 1),
-            )
+            // Outbound size is bounded by what handlers send, not by the
+            // inbound limit; backpressure comes from the outbound queue.
+            .max_write_buffer_size(usize::MAX)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }
@@ -258,6 +284,8 @@ async fn serve_http(stream: TcpStream, shared: Arc<Shared>) {
         async move { Ok::<_, Infallible>(handle(request, &shared)) }
     });
     let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_read_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);

@@ -51,7 +51,7 @@ impl<'a> Envelope<'a> {
                 Ok(CowStr(action)) => action,
                 Err(_) => {
                     return Err(FrameError::UnknownAction {
-                        tag: value.get().to_owned(),
+                        tag: truncate(value.get(), MAX_ECHOED_TAG).to_owned(),
                     });
                 }
             },
@@ -62,6 +62,17 @@ impl<'a> Envelope<'a> {
             reference: raw.reference,
         })
     }
+}
+
+/// How much of an unknown tag an error frame echoes back.
+const MAX_ECHOED_TAG: usize = 100;
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Deserialises the raw payload of a frame whose action is `action` into `M`.
@@ -253,7 +264,8 @@ impl FrameError {
             Self::UnknownAction { tag } => (
                 &[],
                 format!(
-                    "Input tag '{tag}' found using 'action' does not match any of the expected tags: {}",
+                    "Input tag '{}' found using 'action' does not match any of the expected tags: {}",
+                    truncate(tag, MAX_ECHOED_TAG),
                     ExpectedTags(expected)
                 ),
             ),

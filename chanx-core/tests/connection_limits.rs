@@ -4,9 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::{Duration, Instant};
+
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Router, Server, ServerConfig, channel};
+use chanx_core::{Context, Message, Router, Server, ServerConfig, channel};
 use chanx_testing::TestServer;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "big")]
+struct Big(String);
+
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "flood")]
+struct Flood(usize);
 
 #[derive(Default)]
 struct Echo;
@@ -16,6 +27,23 @@ impl Echo {
     #[ws_handler]
     async fn ping(&mut self, _: Ping) -> Pong {
         Pong
+    }
+
+    /// Replies with `n` KiB, whatever the inbound limit.
+    #[ws_handler]
+    async fn big(&mut self, message: Big) -> Big {
+        Big("z".repeat(message.0.len() * 1024))
+    }
+
+    /// Sends `n` frames of 64 KiB.
+    #[ws_handler]
+    async fn flood(&mut self, ctx: &Context, message: Flood) {
+        let chunk = Big("f".repeat(64 * 1024));
+        for _ in 0..message.0 {
+            if ctx.send(&chunk).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -83,4 +111,49 @@ async fn invalid_utf8_text_closes_with_1007() {
     assert_eq!(response[0], 0x88, "{:?}", &response[..n]);
     assert_eq!(u16::from_be_bytes([response[2], response[3]]), 1007);
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn replies_larger_than_the_inbound_limit_are_delivered() {
+    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
+        ServerConfig::new()
+            .max_message_size(4096)
+            .max_frame_size(4096),
+    );
+    let server = TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap();
+    let mut client = server.connect("/echo").await.unwrap();
+    client.send_message(&Big("x".repeat(40))).await.unwrap();
+    let reply: Big = client.receive_message().await.unwrap();
+    assert_eq!(reply.0.len(), 40 * 1024);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_does_not_block_shutdown() {
+    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
+        ServerConfig::new()
+            .write_timeout(Duration::from_millis(300))
+            .outbound_queue(4)
+            .shutdown_timeout(Duration::from_secs(30)),
+    );
+    let server = TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap();
+    let mut reader = server.connect("/echo").await.unwrap();
+    let mut stuck = server.connect("/echo").await.unwrap();
+    // 64 MiB: far more than the loopback socket buffers hold.
+    stuck.send_message(&Flood(1024)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Others are served meanwhile.
+    reader.send_message(&Ping).await.unwrap();
+    assert_eq!(reader.receive_message::<Pong>().await.unwrap(), Pong);
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    reader.assert_closed(1001).await;
+    stopping.await.unwrap().unwrap();
+    // The stuck connection was already gone: shutdown did not wait for it.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "shutdown took {elapsed:?}"
+    );
+    drop(stuck);
 }

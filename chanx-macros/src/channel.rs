@@ -9,23 +9,42 @@ use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, ReceiverKind, ReturnTyp
 
 use crate::attr::{self, Errors, Once};
 
-const CHANNEL_KEYS: &[&str] = &["name", "description", "tags", "send_completion"];
+const CHANNEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "tags",
+    "groups",
+    "send_completion",
+    "send_group_complete",
+    "send_event_complete",
+];
 const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output"];
-const MARKERS: &[&str] = &["ws_handler", "on_connect", "post_authentication"];
+const MARKERS: &[&str] = &[
+    "ws_handler",
+    "event_handler",
+    "on_connect",
+    "post_authentication",
+];
 
 #[derive(Default)]
 struct ChannelArgs {
     name: Option<LitStr>,
     description: Option<LitStr>,
     tags: Vec<LitStr>,
+    groups: Vec<LitStr>,
     send_completion: bool,
+    send_group_complete: bool,
+    send_event_complete: bool,
 }
 
 fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut name = Once::default();
     let mut description = Once::default();
     let mut tags = Once::default();
+    let mut groups = Once::default();
     let mut send_completion = Once::default();
+    let mut send_group_complete = Once::default();
+    let mut send_event_complete = Once::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             name.set(&meta, attr::parse_str(&meta)?)
@@ -33,8 +52,18 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
             description.set(&meta, attr::parse_str(&meta)?)
         } else if meta.path.is_ident("tags") {
             tags.set(&meta, attr::parse_str_list(&meta)?)
+        } else if meta.path.is_ident("groups") {
+            let list = attr::parse_str_list(&meta)?;
+            for template in &list {
+                check_group_template(template)?;
+            }
+            groups.set(&meta, list)
         } else if meta.path.is_ident("send_completion") {
             send_completion.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("send_group_complete") {
+            send_group_complete.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("send_event_complete") {
+            send_event_complete.set(&meta, attr::parse_flag(&meta)?)
         } else {
             Err(attr::unknown_key(&meta, "#[channel]", CHANNEL_KEYS))
         }
@@ -46,8 +75,48 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
         name: name.value,
         description: description.value,
         tags: tags.value.unwrap_or_default(),
+        groups: groups.value.unwrap_or_default(),
         send_completion: send_completion.value.unwrap_or(false),
+        send_group_complete: send_group_complete.value.unwrap_or(false),
+        send_event_complete: send_event_complete.value.unwrap_or(false),
     }
+}
+
+/// A group template: group-name characters, with `{param}` placeholders.
+fn check_group_template(template: &LitStr) -> syn::Result<()> {
+    let value = template.value();
+    let mut literal = String::new();
+    let mut rest = value.as_str();
+    while let Some(start) = rest.find('{') {
+        literal.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else {
+            return Err(syn::Error::new(
+                template.span(),
+                "unclosed `{` in a group template",
+            ));
+        };
+        let param = &after[..end];
+        if param.is_empty() || !param.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Err(syn::Error::new(
+                template.span(),
+                "a group template placeholder names a route parameter, as in `chat_{room}`",
+            ));
+        }
+        rest = &after[end + 1..];
+    }
+    literal.push_str(rest);
+    if value.is_empty()
+        || !literal
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+    {
+        return Err(syn::Error::new(
+            template.span(),
+            "a group name uses ASCII letters, digits, `-`, `_` and `.` (with `{param}` placeholders)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -58,7 +127,7 @@ struct HandlerArgs {
     outputs: Vec<Type>,
 }
 
-fn parse_handler_args(attribute: &syn::Attribute, errors: &mut Errors) -> HandlerArgs {
+fn parse_handler_args(attribute: &syn::Attribute, kind: Kind, errors: &mut Errors) -> HandlerArgs {
     if matches!(attribute.meta, syn::Meta::Path(_)) {
         return HandlerArgs::default();
     }
@@ -86,7 +155,11 @@ fn parse_handler_args(attribute: &syn::Attribute, errors: &mut Errors) -> Handle
             };
             outputs.set(&meta, types)
         } else {
-            Err(attr::unknown_key(&meta, "#[ws_handler]", HANDLER_KEYS))
+            Err(attr::unknown_key(
+                &meta,
+                &format!("#[{}]", kind.marker()),
+                HANDLER_KEYS,
+            ))
         }
     });
     if let Err(error) = result {
@@ -100,8 +173,24 @@ fn parse_handler_args(attribute: &syn::Attribute, errors: &mut Errors) -> Handle
     }
 }
 
-/// One `#[ws_handler]` method, checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ws,
+    Event,
+}
+
+impl Kind {
+    fn marker(self) -> &'static str {
+        match self {
+            Self::Ws => "ws_handler",
+            Self::Event => "event_handler",
+        }
+    }
+}
+
+/// One `#[ws_handler]` or `#[event_handler]` method, checked.
 struct Handler {
+    kind: Kind,
     method: syn::Ident,
     takes_ctx: bool,
     input: Type,
@@ -202,14 +291,18 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
                 .any(|marker| attr::is_marker(attribute, marker))
         });
         match marker {
-            "ws_handler" => {
-                let args = parse_handler_args(&attribute, errors);
-                if let Some(handler) = check_handler(function, args, errors) {
-                    if let Some(first) = model
-                        .handlers
-                        .iter()
-                        .find(|existing| type_key(&existing.input) == type_key(&handler.input))
-                    {
+            "ws_handler" | "event_handler" => {
+                let kind = if marker == "ws_handler" {
+                    Kind::Ws
+                } else {
+                    Kind::Event
+                };
+                let args = parse_handler_args(&attribute, kind, errors);
+                if let Some(handler) = check_handler(function, kind, args, errors) {
+                    if let Some(first) = model.handlers.iter().find(|existing| {
+                        existing.kind == kind
+                            && type_key(&existing.input) == type_key(&handler.input)
+                    }) {
                         errors.spanned(
                             &handler.input,
                             format!(
@@ -342,24 +435,48 @@ fn returned_type(function: &ImplItemFn, errors: &mut Errors) -> Option<Type> {
     }
 }
 
-fn check_handler(function: &ImplItemFn, args: HandlerArgs, errors: &mut Errors) -> Option<Handler> {
-    let what = "ws_handler";
+fn check_handler(
+    function: &ImplItemFn,
+    kind: Kind,
+    args: HandlerArgs,
+    errors: &mut Errors,
+) -> Option<Handler> {
+    let what = kind.marker();
     let is_async = require_async(function, what, errors);
     let has_receiver = require_ref_receiver(function, what, errors);
     let typed = typed_args(function);
     let (takes_ctx, input) = match typed.as_slice() {
         [message] => (false, (*message.ty).clone()),
-        [_ctx, message] => (true, (*message.ty).clone()),
+        [ctx, message] => {
+            if !matches!(*ctx.ty, Type::Reference(_)) {
+                errors.spanned(
+                    &ctx.ty,
+                    format!("the context comes first, by reference: `(&mut self, ctx: &Context, message: M)`"),
+                );
+                return None;
+            }
+            (true, (*message.ty).clone())
+        }
         _ => {
             errors.spanned(
                 &function.sig.inputs,
-                "a #[ws_handler] takes `(&mut self, message: M)` or `(&mut self, ctx: &Context, message: M)`",
+                format!("a #[{what}] takes `(&mut self, message: M)` or `(&mut self, ctx: &Context, message: M)`"),
             );
             return None;
         }
     };
+    if matches!(input, Type::Reference(_)) {
+        errors.spanned(
+            &input,
+            format!(
+                "a #[{what}] takes its message by value, last: `(&mut self, message: M)` or `(&mut self, ctx: &Context, message: M)`"
+            ),
+        );
+        return None;
+    }
     let output = returned_type(function, errors)?;
     (is_async && has_receiver).then(|| Handler {
+        kind,
         method: function.sig.ident.clone(),
         takes_ctx,
         input,
@@ -448,7 +565,10 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         .or_else(|| attr::doc_comment(&item_impl.attrs));
     let description = attr::option_str(description.as_deref());
     let tags = lit_list(&args.tags);
+    let groups = lit_list(&args.groups);
     let send_completion = args.send_completion;
+    let send_group_complete = args.send_group_complete;
+    let send_event_complete = args.send_event_complete;
 
     let metas = model.handlers.iter().map(|handler| {
         let method = handler.method.to_string();
@@ -465,10 +585,14 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
             .or_else(|| handler.doc.clone());
         let description = attr::option_str(description.as_deref());
         let tags = lit_list(&handler.args.tags);
+        let kind = match handler.kind {
+            Kind::Ws => quote!(::chanx_core::__private::HandlerKind::Ws),
+            Kind::Event => quote!(::chanx_core::__private::HandlerKind::Event),
+        };
         quote! {
             ::chanx_core::__private::HandlerMeta::new(
                 #method,
-                ::chanx_core::__private::HandlerKind::Ws,
+                #kind,
                 <#input as ::chanx_core::Message>::ACTIONS,
                 #input_name,
                 <#input as ::chanx_core::Message>::describe,
@@ -483,7 +607,12 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         }
     });
 
-    let arms = model.handlers.iter().map(|handler| {
+    let arms = |kind: Kind| {
+        model
+            .handlers
+            .iter()
+            .filter(|handler| handler.kind == kind)
+            .map(|handler| {
         let method = &handler.method;
         let input = &handler.input;
         let ctx_arg = handler.takes_ctx.then(|| quote!(ctx,));
@@ -501,7 +630,11 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
                 return #reply;
             }
         }
-    });
+            })
+            .collect::<Vec<_>>()
+    };
+    let ws_arms = arms(Kind::Ws);
+    let event_arms = arms(Kind::Event);
 
     let connect = match &model.on_connect {
         Some(hook) => {
@@ -522,24 +655,24 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         None => quote!(::chanx_core::__private::HookOutcome::new(())),
     };
 
-    let inputs: Vec<&Type> = model
-        .handlers
-        .iter()
-        .map(|handler| &handler.input)
-        .collect();
-    let unique = quote_spanned! {self_ty.span()=>
-        const _: () = ::chanx_core::__private::assert_unique_actions(
-            &[#(<#inputs as ::chanx_core::Message>::ACTIONS),*],
-        );
+    let unique = |kind: Kind| {
+        let inputs = model
+            .handlers
+            .iter()
+            .filter(|handler| handler.kind == kind)
+            .map(|handler| &handler.input);
+        quote_spanned! {self_ty.span()=>
+            const _: () = ::chanx_core::__private::assert_unique_actions(
+                &[#(<#inputs as ::chanx_core::Message>::ACTIONS),*],
+            );
+        }
     };
-    let unused_ctx = if model.handlers.iter().any(|handler| handler.takes_ctx) {
-        TokenStream::new()
-    } else {
-        quote!(let _ = ctx;)
-    };
+    let unique_ws = unique(Kind::Ws);
+    let unique_events = unique(Kind::Event);
 
     quote! {
-        #unique
+        #unique_ws
+        #unique_events
 
         #[automatically_derived]
         impl ::chanx_core::Consumer for #self_ty {
@@ -549,11 +682,14 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
                     #type_name,
                     #description,
                     #tags,
+                    #groups,
                     &[#(#metas),*],
                 );
 
-            const CONFIG: ::chanx_core::ConsumerConfig =
-                ::chanx_core::ConsumerConfig::new().send_completion(#send_completion);
+            const CONFIG: ::chanx_core::ConsumerConfig = ::chanx_core::ConsumerConfig::new()
+                .send_completion(#send_completion)
+                .send_group_complete(#send_group_complete)
+                .send_event_complete(#send_event_complete);
 
             async fn connect(
                 ctx: &::chanx_core::Context,
@@ -576,9 +712,22 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
                 envelope: &'a ::chanx_core::__private::Envelope<'a>,
             ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
                 async move {
-                    #unused_ctx
+                    let _ = ctx;
                     let action: &str = &envelope.action;
-                    #(#arms)*
+                    #(#ws_arms)*
+                    ::chanx_core::__private::Outcome::Unknown
+                }
+            }
+
+            fn dispatch_event<'a>(
+                &'a mut self,
+                ctx: &'a ::chanx_core::Context,
+                envelope: &'a ::chanx_core::__private::Envelope<'a>,
+            ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
+                async move {
+                    let _ = ctx;
+                    let action: &str = &envelope.action;
+                    #(#event_arms)*
                     ::chanx_core::__private::Outcome::Unknown
                 }
             }

@@ -27,7 +27,9 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 /// `action`, reply glue, and metadata for documentation.
 ///
 /// Keys: `name = "…"`, `description = "…"`, `tags = ["…", …]`,
-/// `send_completion` (or `send_completion = true`).
+/// `groups = ["lobby", "chat_{room}"]` (joined at connect; `{param}` is a
+/// route parameter), and the flags `send_completion`, `send_group_complete`,
+/// `send_event_complete` (bare, or `= true`).
 ///
 /// Methods marked `#[ws_handler]` take `(&mut self, message: M)` or
 /// `(&mut self, ctx: &Context, message: M)`; one `#[on_connect]` associated
@@ -43,6 +45,15 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn ws_handler(_attr: TokenStream, item: TokenStream) -> TokenStream {
     channel::outside_channel("ws_handler", item.into()).into()
+}
+
+/// Marks a method of a `#[channel]` impl block as the handler of events
+/// (sent through the channel layer) with its input message's action. A
+/// returned message goes to that connection's client. Keys: `summary`,
+/// `description`, `tags`, `output`.
+#[proc_macro_attribute]
+pub fn event_handler(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("event_handler", item.into()).into()
 }
 
 /// Marks the associated function of a `#[channel]` impl block that builds

@@ -175,6 +175,17 @@ async fn check_error_table(client: &mut Communicator) {
     );
     still_open(client).await;
 
+    // A non-string action is an invalid tag too, and the expected tags are listed.
+    client.send_text(r#"{"action":5}"#).await.unwrap();
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        error_frame(
+            "union_tag_invalid",
+            json!([]),
+            "Input tag '5' found using 'action' does not match any of the expected tags: 'ping', 'user_message'"
+        )
+    );
+
     client
         .send_text(r#"{"action":"user_message","payload":{}}"#)
         .await

@@ -1,0 +1,327 @@
+//! Local membership and delivery: the half of every layer that lives in this
+//! process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio::sync::{Notify, mpsc};
+
+use super::{ChannelName, GroupName, LayerMessage};
+
+/// The local connections of one process and the groups they are in.
+///
+/// Delivery never waits: a full inbox marks its connection as overflowed, and
+/// the connection closes itself with 1008 (see the module documentation).
+#[derive(Debug)]
+pub struct Hub {
+    state: RwLock<State>,
+    delivered: AtomicU64,
+    slow_disconnects: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    connections: HashMap<ChannelName, Connection>,
+    groups: HashMap<GroupName, HashMap<ChannelName, Mailbox>>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    mailbox: Mailbox,
+    groups: Vec<GroupName>,
+}
+
+#[derive(Debug, Clone)]
+struct Mailbox {
+    tx: mpsc::Sender<LayerMessage>,
+    overflow: Arc<Overflow>,
+}
+
+#[derive(Debug, Default)]
+struct Overflow {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+/// Counters of a layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LayerStats {
+    /// Messages placed in a local inbox.
+    pub delivered: u64,
+    /// Connections closed because their inbox was full.
+    pub slow_disconnects: u64,
+}
+
+/// A connection's inbox: what layers deliver to it.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<LayerMessage>,
+    overflow: Arc<Overflow>,
+}
+
+/// Why an inbox yields no more messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboxClosed {
+    /// The inbox filled up: the connection was too slow and must close.
+    #[error("inbox full: the connection is too slow")]
+    Overflowed,
+    /// The connection was unregistered.
+    #[error("inbox closed")]
+    Unregistered,
+}
+
+impl Inbox {
+    /// The next message, in the order it was delivered.
+    ///
+    /// # Errors
+    ///
+    /// [`InboxClosed::Overflowed`] as soon as the inbox has overflowed (even
+    /// if messages are still queued), or [`InboxClosed::Unregistered`].
+    pub async fn recv(&mut self) -> Result<LayerMessage, InboxClosed> {
+        if self.overflow.flag.load(Ordering::Acquire) {
+            return Err(InboxClosed::Overflowed);
+        }
+        tokio::select! {
+            biased;
+            () = self.overflow.notify.notified() => Err(InboxClosed::Overflowed),
+            message = self.rx.recv() => message.ok_or(InboxClosed::Unregistered),
+        }
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            state: RwLock::default(),
+            delivered: AtomicU64::new(0),
+            slow_disconnects: AtomicU64::new(0),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a connection with an inbox of `capacity` messages.
+    pub fn register(&self, channel: &ChannelName, capacity: usize) -> Inbox {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Overflow::default());
+        let mailbox = Mailbox {
+            tx,
+            overflow: Arc::clone(&overflow),
+        };
+        self.write().connections.insert(
+            channel.clone(),
+            Connection {
+                mailbox,
+                groups: Vec::new(),
+            },
+        );
+        Inbox { rx, overflow }
+    }
+
+    /// Removes a connection; returns the groups that now have no local member.
+    pub fn unregister(&self, channel: &ChannelName) -> Vec<GroupName> {
+        let mut state = self.write();
+        let Some(connection) = state.connections.remove(channel) else {
+            return Vec::new();
+        };
+        let mut emptied = Vec::new();
+        for group in connection.groups {
+            if let Some(members) = state.groups.get_mut(&group) {
+                members.remove(channel);
+                if members.is_empty() {
+                    state.groups.remove(&group);
+                    emptied.push(group);
+                }
+            }
+        }
+        emptied
+    }
+
+    /// Adds a registered connection to `group`; returns whether it is the
+    /// group's first local member. Unknown connections are ignored.
+    pub fn join(&self, group: &GroupName, channel: &ChannelName) -> bool {
+        let mut state = self.write();
+        let State {
+            connections,
+            groups,
+        } = &mut *state;
+        let Some(connection) = connections.get_mut(channel) else {
+            return false;
+        };
+        if !connection.groups.contains(group) {
+            connection.groups.push(group.clone());
+        }
+        let members = groups.entry(group.clone()).or_default();
+        let first = members.is_empty();
+        members.insert(channel.clone(), connection.mailbox.clone());
+        first
+    }
+
+    /// Removes a connection from `group`; returns whether the group has no
+    /// local member left.
+    pub fn leave(&self, group: &GroupName, channel: &ChannelName) -> bool {
+        let mut state = self.write();
+        if let Some(connection) = state.connections.get_mut(channel) {
+            connection.groups.retain(|joined| joined != group);
+        }
+        let Some(members) = state.groups.get_mut(group) else {
+            return false;
+        };
+        if members.remove(channel).is_none() {
+            return false;
+        }
+        if members.is_empty() {
+            state.groups.remove(group);
+            return true;
+        }
+        false
+    }
+
+    /// Delivers to every local member of `group` except the excluded one;
+    /// returns how many inboxes got it.
+    pub fn deliver_group(&self, group: &GroupName, message: &LayerMessage) -> usize {
+        let state = self.read();
+        let Some(members) = state.groups.get(group) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for (channel, mailbox) in members {
+            if message.excluded() == Some(channel) {
+                continue;
+            }
+            if self.offer(channel, mailbox, message.clone()) {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Delivers to one local connection; returns whether it got it.
+    pub fn deliver_to(&self, channel: &ChannelName, message: LayerMessage) -> bool {
+        let state = self.read();
+        match state.connections.get(channel) {
+            Some(connection) => self.offer(channel, &connection.mailbox, message),
+            None => false,
+        }
+    }
+
+    fn offer(&self, channel: &ChannelName, mailbox: &Mailbox, message: LayerMessage) -> bool {
+        match mailbox.tx.try_send(message) {
+            Ok(()) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !mailbox.overflow.flag.swap(true, Ordering::AcqRel) {
+                    self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                    mailbox.overflow.notify.notify_one();
+                    tracing::warn!(
+                        channel = channel.as_str(),
+                        "inbox full: closing the slow connection with 1008"
+                    );
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// The groups with at least one local member.
+    #[must_use]
+    pub fn groups(&self) -> Vec<GroupName> {
+        self.read().groups.keys().cloned().collect()
+    }
+
+    /// The number of local members of `group`.
+    #[must_use]
+    pub fn member_count(&self, group: &GroupName) -> usize {
+        self.read().groups.get(group).map_or(0, HashMap::len)
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> LayerStats {
+        LayerStats {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            slow_disconnects: self.slow_disconnects.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::MessageKind;
+
+    fn message(text: &str) -> LayerMessage {
+        LayerMessage::from_text(MessageKind::Broadcast, text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn delivers_to_members_except_the_excluded() {
+        let hub = Hub::new();
+        let (a, b, c) = (
+            ChannelName::new("p", 1),
+            ChannelName::new("p", 2),
+            ChannelName::new("p", 3),
+        );
+        let mut inbox_a = hub.register(&a, 8);
+        let mut inbox_b = hub.register(&b, 8);
+        let _inbox_c = hub.register(&c, 8);
+        let lobby = GroupName::new("lobby").unwrap();
+        assert!(hub.join(&lobby, &a));
+        assert!(!hub.join(&lobby, &b));
+        assert_eq!(
+            hub.deliver_group(&lobby, &message("1").excluding(a.clone())),
+            1
+        );
+        assert_eq!(inbox_b.recv().await.unwrap().text(), "1");
+        assert_eq!(hub.deliver_group(&lobby, &message("2")), 2);
+        assert_eq!(inbox_a.recv().await.unwrap().text(), "2");
+        assert_eq!(inbox_b.recv().await.unwrap().text(), "2");
+        assert!(!hub.leave(&lobby, &a));
+        assert_eq!(hub.unregister(&b), vec![lobby.clone()]);
+        assert_eq!(hub.deliver_group(&lobby, &message("3")), 0);
+        assert!(hub.groups().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_overflows_without_blocking_others() {
+        let hub = Hub::new();
+        let (slow, fast) = (ChannelName::new("p", 1), ChannelName::new("p", 2));
+        let mut slow_inbox = hub.register(&slow, 2);
+        let mut fast_inbox = hub.register(&fast, 100);
+        let group = GroupName::new("g").unwrap();
+        hub.join(&group, &slow);
+        hub.join(&group, &fast);
+        for index in 0..10 {
+            hub.deliver_group(&group, &message(&index.to_string()));
+        }
+        for index in 0..10 {
+            assert_eq!(fast_inbox.recv().await.unwrap().text(), index.to_string());
+        }
+        assert_eq!(
+            slow_inbox.recv().await.unwrap_err(),
+            InboxClosed::Overflowed
+        );
+        assert_eq!(hub.stats().slow_disconnects, 1);
+        assert_eq!(hub.stats().delivered, 12);
+    }
+}

@@ -1,0 +1,447 @@
+//! Channel layers: groups, broadcast and events across connections.
+//!
+//! A [`ChannelLayer`] moves *serialised* messages between connections: a
+//! broadcast is encoded once, and every receiver gets the same shared bytes.
+//! The in-memory layer ([`MemoryLayer`]) is the default and joins the
+//! connections of one process; the Redis layer (feature `redis`) joins
+//! processes.
+//!
+//! Users reach a layer through a [`Layer`] handle: from a handler with
+//! [`Context::layer`](crate::Context::layer), from the router with
+//! [`Router::layer`](crate::Router::layer), or by keeping a clone in an HTTP
+//! handler or a background task.
+//!
+//! # Slow receivers
+//!
+//! Each connection has a bounded inbox (default 1024 messages, set with
+//! [`ServerConfig::inbox_capacity`](crate::ServerConfig::inbox_capacity)).
+//! A layer never waits for a receiver: when a connection's inbox is full, that
+//! connection alone is closed with **1008** (reason `"too slow: inbox full"`),
+//! the event is logged at `warn`, and [`LayerStats::slow_disconnects`] counts
+//! it. Other receivers of the same broadcast are not delayed, memory stays
+//! bounded, and no message is dropped silently: a client that misses a
+//! message also loses its connection and knows to resynchronise.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::message::{Message, encode};
+
+mod hub;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use hub::{Hub, Inbox, InboxClosed, LayerStats};
+pub use memory::MemoryLayer;
+#[cfg(feature = "redis")]
+pub use redis::{RedisLayer, RedisLayerConfig};
+
+/// The longest group name, as in Django Channels.
+pub const MAX_GROUP_NAME_LEN: usize = 99;
+
+/// A validated group name: 1 to 99 ASCII letters, digits, `-`, `_` or `.`.
+///
+/// ```
+/// use chanx_core::layer::GroupName;
+/// assert!(GroupName::new("chat_lobby").is_ok());
+/// assert!(GroupName::new("chat lobby").is_err());
+/// assert!(GroupName::new("").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupName(Arc<str>);
+
+impl GroupName {
+    /// Validates `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidGroupName`] when it is empty, too long, or has a character
+    /// outside `A-Z a-z 0-9 - _ .`.
+    pub fn new(name: &str) -> Result<Self, InvalidGroupName> {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_GROUP_NAME_LEN
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+        if valid {
+            Ok(Self(Arc::from(name)))
+        } else {
+            Err(InvalidGroupName {
+                name: name.chars().take(MAX_GROUP_NAME_LEN + 1).collect(),
+            })
+        }
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Borrow<str> for GroupName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for GroupName {
+    type Error = InvalidGroupName;
+
+    fn try_from(name: &str) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+/// A group name that is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid group name {name:?}: use 1 to 99 ASCII letters, digits, '-', '_' or '.'")]
+pub struct InvalidGroupName {
+    name: String,
+}
+
+/// The address of one connection, unique across processes:
+/// `<process>.<connection>`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ChannelName(Arc<str>);
+
+impl ChannelName {
+    pub(crate) fn new(process: &str, connection: u64) -> Self {
+        Self(Arc::from(format!("{process}.{connection}")))
+    }
+
+    /// Parses a channel name received from another process.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        let (process, connection) = name.rsplit_once('.')?;
+        (!process.is_empty() && connection.parse::<u64>().is_ok()).then(|| Self(Arc::from(name)))
+    }
+
+    /// The process part.
+    #[must_use]
+    pub fn process(&self) -> &str {
+        self.0.rsplit_once('.').map_or("", |(process, _)| process)
+    }
+
+    /// The whole name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for ChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a layer message asks the receiving connection to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageKind {
+    /// Forward the frame to the client as it is.
+    Broadcast,
+    /// Dispatch the frame to the consumer's `#[event_handler]`s.
+    Event,
+}
+
+/// One message crossing a layer: an encoded frame plus routing data.
+///
+/// Cloning shares the frame's bytes; nothing is re-serialised per receiver.
+#[derive(Clone)]
+pub struct LayerMessage {
+    kind: MessageKind,
+    frame: Utf8Bytes,
+    exclude: Option<ChannelName>,
+}
+
+impl LayerMessage {
+    /// A broadcast of `message`, encoded once.
+    pub fn broadcast<M: Message>(message: &M) -> Self {
+        Self::from_text(MessageKind::Broadcast, encode(message, None))
+    }
+
+    /// An event carrying `event`, encoded once.
+    pub fn event<M: Message>(event: &M) -> Self {
+        Self::from_text(MessageKind::Event, encode(event, None))
+    }
+
+    /// A message from already encoded JSON text (a wire frame).
+    #[must_use]
+    pub fn from_text(kind: MessageKind, frame: String) -> Self {
+        Self {
+            kind,
+            frame: Utf8Bytes::from(frame),
+            exclude: None,
+        }
+    }
+
+    pub(crate) fn from_shared(
+        kind: MessageKind,
+        frame: Utf8Bytes,
+        exclude: Option<ChannelName>,
+    ) -> Self {
+        Self {
+            kind,
+            frame,
+            exclude,
+        }
+    }
+
+    /// Skips `channel` when delivering (used to exclude the sender).
+    #[must_use]
+    pub fn excluding(mut self, channel: ChannelName) -> Self {
+        self.exclude = Some(channel);
+        self
+    }
+
+    /// The kind.
+    #[must_use]
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    /// The encoded frame.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        self.frame.as_str()
+    }
+
+    /// The channel this message skips, if any.
+    #[must_use]
+    pub fn excluded(&self) -> Option<&ChannelName> {
+        self.exclude.as_ref()
+    }
+
+    pub(crate) fn frame(&self) -> &Utf8Bytes {
+        &self.frame
+    }
+}
+
+impl fmt::Debug for LayerMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayerMessage")
+            .field("kind", &self.kind)
+            .field("frame", &self.frame.as_str())
+            .field("exclude", &self.exclude)
+            .finish()
+    }
+}
+
+/// A layer operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// A group name was not allowed.
+    #[error(transparent)]
+    InvalidGroup(#[from] InvalidGroupName),
+    /// The backend (for example Redis) could not be reached; the layer keeps
+    /// reconnecting, so a later send may succeed.
+    #[error("channel layer backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Moves messages between connections: groups, broadcasts and events.
+///
+/// Implement it to bring another backend; [`Hub`] does the local half
+/// (membership and delivery to this process's connections) for you.
+pub trait ChannelLayer: Send + Sync + 'static {
+    /// This process's id, the first part of every local [`ChannelName`].
+    fn process_id(&self) -> &str;
+
+    /// Registers a connection; the returned inbox receives its messages.
+    fn register(&self, channel: &ChannelName, capacity: usize) -> Inbox;
+
+    /// Removes a connection from every group and drops its inbox.
+    fn unregister(&self, channel: &ChannelName) -> BoxFuture<'_, ()>;
+
+    /// Adds a connection to a group.
+    fn join<'a>(
+        &'a self,
+        group: &'a GroupName,
+        channel: &'a ChannelName,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Removes a connection from a group.
+    fn leave<'a>(
+        &'a self,
+        group: &'a GroupName,
+        channel: &'a ChannelName,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Delivers `message` to every member of `group`, on every process.
+    fn send_group<'a>(
+        &'a self,
+        group: &'a GroupName,
+        message: LayerMessage,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Delivers `message` to one connection, on whichever process holds it.
+    fn send_to<'a>(
+        &'a self,
+        channel: &'a ChannelName,
+        message: LayerMessage,
+    ) -> BoxFuture<'a, Result<(), LayerError>>;
+
+    /// Counters for monitoring.
+    fn stats(&self) -> LayerStats;
+}
+
+/// A cheap-to-clone handle to the application's channel layer, with typed
+/// helpers.
+///
+/// ```
+/// use chanx_core::Router;
+/// use chanx_core::messages::Pong;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let router = Router::new(); // in-memory layer by default
+/// let layer = router.layer();
+/// layer.broadcast("lobby", &Pong).await?; // no member yet: delivered to nobody
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Layer(Arc<dyn ChannelLayer>);
+
+impl Layer {
+    /// Wraps a layer implementation.
+    pub fn new(layer: impl ChannelLayer) -> Self {
+        Self(Arc::new(layer))
+    }
+
+    /// A new in-memory layer.
+    #[must_use]
+    pub fn memory() -> Self {
+        Self::new(MemoryLayer::new())
+    }
+
+    /// The layer implementation.
+    #[must_use]
+    pub fn inner(&self) -> &dyn ChannelLayer {
+        &*self.0
+    }
+
+    /// Sends `message` to the clients in `group`, encoded once.
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, or an unreachable backend.
+    pub async fn broadcast<M: Message>(&self, group: &str, message: &M) -> Result<(), LayerError> {
+        let group = GroupName::new(group)?;
+        self.0
+            .send_group(&group, LayerMessage::broadcast(message))
+            .await
+    }
+
+    /// Sends `event` to the `#[event_handler]`s of the connections in `group`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, or an unreachable backend.
+    pub async fn send_event<M: Message>(&self, group: &str, event: &M) -> Result<(), LayerError> {
+        let group = GroupName::new(group)?;
+        self.0.send_group(&group, LayerMessage::event(event)).await
+    }
+
+    /// Sends `event` to the `#[event_handler]`s of one connection.
+    ///
+    /// # Errors
+    ///
+    /// An unreachable backend.
+    pub async fn send_event_to<M: Message>(
+        &self,
+        channel: &ChannelName,
+        event: &M,
+    ) -> Result<(), LayerError> {
+        self.0.send_to(channel, LayerMessage::event(event)).await
+    }
+
+    /// Counters for monitoring.
+    #[must_use]
+    pub fn stats(&self) -> LayerStats {
+        self.0.stats()
+    }
+}
+
+impl fmt::Debug for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layer")
+            .field("process", &self.0.process_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Layer {
+    fn default() -> Self {
+        Self::memory()
+    }
+}
+
+/// A random id for this process, so channel names are unique across
+/// processes sharing a backend.
+pub(crate) fn random_process_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    if let Ok(elapsed) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(elapsed.as_nanos());
+    }
+    format!("{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names_follow_channels_rules() {
+        for good in ["a", "chat_lobby", "user-1.events", &"x".repeat(99)] {
+            assert!(GroupName::new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "with space", "é", "a/b", "a:b", &"x".repeat(100)] {
+            assert!(GroupName::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn channel_names_round_trip() {
+        let name = ChannelName::new("abc123", 42);
+        assert_eq!(name.as_str(), "abc123.42");
+        assert_eq!(name.process(), "abc123");
+        assert_eq!(ChannelName::parse("abc123.42"), Some(name));
+        assert_eq!(ChannelName::parse("abc123"), None);
+        assert_eq!(ChannelName::parse(".42"), None);
+        assert_eq!(ChannelName::parse("a.b"), None);
+    }
+
+    #[test]
+    fn process_ids_differ() {
+        assert_ne!(random_process_id(), random_process_id());
+    }
+}

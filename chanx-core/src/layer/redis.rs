@@ -1,0 +1,534 @@
+//! The Redis channel layer: groups and events across processes.
+//!
+//! Each process delivers to its own members directly, and publishes a group
+//! send **once** on the group's Redis channel (`<prefix>:g:<group>`), which
+//! every process with a member of that group subscribes to. Direct sends to a
+//! connection on another process go to that process's channel
+//! (`<prefix>:p:<process>`).
+//!
+//! When Redis goes away the layer logs it, retries with exponential backoff,
+//! re-subscribes every group that still has local members, and later sends
+//! arrive again. Sends made while Redis is down fail with
+//! [`LayerError::Unavailable`] (local members still get them).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::{
+    ChannelLayer, ChannelName, GroupName, Hub, Inbox, LayerError, LayerMessage, LayerStats,
+    MessageKind, random_process_id,
+};
+
+const WIRE_VERSION: u8 = 1;
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+
+/// Settings of a [`RedisLayer`].
+///
+/// ```
+/// use std::time::Duration;
+/// use chanx_core::layer::RedisLayerConfig;
+///
+/// let config = RedisLayerConfig::new("redis://127.0.0.1:6379/")
+///     .prefix("myapp")
+///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisLayerConfig {
+    url: String,
+    prefix: String,
+    min_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl RedisLayerConfig {
+    /// Connects to `url` (`redis://host:port/db`), prefix `chanx`, backoff
+    /// from 100 ms to 5 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "chanx".to_owned(),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+
+    /// The prefix of every Redis channel name, to share one Redis between
+    /// applications.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The first and the longest wait between reconnection attempts.
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min.max(Duration::from_millis(1));
+        self.max_backoff = max.max(self.min_backoff);
+        self
+    }
+}
+
+/// Groups and events across processes through Redis pub/sub.
+///
+/// ```no_run
+/// use chanx_core::{Layer, Router, layer::RedisLayer};
+///
+/// # async fn run() -> Result<(), chanx_core::layer::LayerError> {
+/// let layer = RedisLayer::connect("redis://127.0.0.1:6379/").await?;
+/// let app = Router::new().with_layer(Layer::new(layer));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RedisLayer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    process: String,
+    prefix: String,
+    hub: Hub,
+    publisher: ConnectionManager,
+    control: mpsc::UnboundedSender<Control>,
+    connected: AtomicBool,
+}
+
+#[derive(Debug)]
+enum Control {
+    Subscribe(String, Option<oneshot::Sender<()>>),
+    Unsubscribe(GroupName),
+}
+
+impl RedisLayer {
+    /// Connects with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::Unavailable`] when the URL is invalid or Redis cannot be
+    /// reached now.
+    pub async fn connect(url: &str) -> Result<Self, LayerError> {
+        Self::connect_with(RedisLayerConfig::new(url)).await
+    }
+
+    /// Connects with `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::Unavailable`] when the URL is invalid or Redis cannot be
+    /// reached now.
+    pub async fn connect_with(config: RedisLayerConfig) -> Result<Self, LayerError> {
+        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_min_delay(config.min_backoff)
+            .set_max_delay(config.max_backoff)
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let publisher = client
+            .get_connection_manager_with_config(manager_config)
+            .await
+            .map_err(unavailable)?;
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            process: random_process_id(),
+            prefix: config.prefix.clone(),
+            hub: Hub::new(),
+            publisher,
+            control,
+            connected: AtomicBool::new(false),
+        });
+        let (ready_tx, ready_rx) = oneshot::channel();
+        tokio::spawn(subscriber(
+            client,
+            Arc::downgrade(&inner),
+            control_rx,
+            config,
+            ready_tx,
+        ));
+        // Wait for the first subscription so that sends to this process work
+        // as soon as `connect` returns.
+        let _ = tokio::time::timeout(SUBSCRIBE_WAIT, ready_rx).await;
+        Ok(Self { inner })
+    }
+
+    /// Whether the subscription connection is up.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> LayerError {
+    LayerError::Unavailable(error.to_string())
+}
+
+impl Inner {
+    fn group_channel(&self, group: &str) -> String {
+        format!("{}:g:{group}", self.prefix)
+    }
+
+    fn process_channel(&self, process: &str) -> String {
+        format!("{}:p:{process}", self.prefix)
+    }
+
+    async fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), LayerError> {
+        let mut publisher = self.publisher.clone();
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut publisher)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn subscribe(&self, group: &GroupName) {
+        let (ack, acked) = oneshot::channel();
+        if self
+            .control
+            .send(Control::Subscribe(
+                self.group_channel(group.as_str()),
+                Some(ack),
+            ))
+            .is_ok()
+        {
+            // While Redis is down the group is subscribed on reconnection;
+            // do not hold the caller up for that.
+            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, acked).await;
+        }
+    }
+
+    fn unsubscribe(&self, group: GroupName) {
+        let _ = self.control.send(Control::Unsubscribe(group));
+    }
+
+    /// Handles one message from Redis.
+    fn receive(&self, channel: &str, payload: &[u8]) {
+        let Some(decoded) = decode(payload) else {
+            tracing::warn!(channel, "dropping a malformed message from Redis");
+            return;
+        };
+        if decoded.origin == self.process.as_bytes() {
+            return; // delivered locally when it was sent
+        }
+        let Ok(frame) = Utf8Bytes::try_from(Bytes::copy_from_slice(decoded.frame)) else {
+            tracing::warn!(channel, "dropping a message from Redis that is not UTF-8");
+            return;
+        };
+        let exclude = std::str::from_utf8(decoded.exclude)
+            .ok()
+            .and_then(ChannelName::parse);
+        let message = LayerMessage::from_shared(decoded.kind, frame, exclude);
+        let group_prefix = format!("{}:g:", self.prefix);
+        if let Some(group) = channel.strip_prefix(&group_prefix) {
+            if let Ok(group) = GroupName::new(group) {
+                self.hub.deliver_group(&group, &message);
+            }
+        } else if let Some(target) = std::str::from_utf8(decoded.target)
+            .ok()
+            .and_then(ChannelName::parse)
+        {
+            self.hub.deliver_to(&target, message);
+        }
+    }
+}
+
+struct Decoded<'a> {
+    kind: MessageKind,
+    origin: &'a [u8],
+    exclude: &'a [u8],
+    target: &'a [u8],
+    frame: &'a [u8],
+}
+
+/// `[version][kind][origin len][origin][exclude len][exclude][target len][target][frame…]`
+fn encode(
+    kind: MessageKind,
+    origin: &str,
+    exclude: Option<&ChannelName>,
+    target: Option<&ChannelName>,
+    frame: &str,
+) -> Vec<u8> {
+    let exclude = exclude.map_or("", ChannelName::as_str);
+    let target = target.map_or("", ChannelName::as_str);
+    let mut out = Vec::with_capacity(5 + origin.len() + exclude.len() + target.len() + frame.len());
+    out.push(WIRE_VERSION);
+    out.push(match kind {
+        MessageKind::Broadcast => 0,
+        MessageKind::Event => 1,
+    });
+    for part in [origin, exclude, target] {
+        // Process ids and channel names are short ASCII; longer ones are cut
+        // to keep the header well-formed.
+        let bytes = &part.as_bytes()[..part.len().min(255)];
+        out.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(frame.as_bytes());
+    out
+}
+
+fn decode(payload: &[u8]) -> Option<Decoded<'_>> {
+    let (&version, rest) = payload.split_first()?;
+    if version != WIRE_VERSION {
+        return None;
+    }
+    let (&kind, mut rest) = rest.split_first()?;
+    let kind = match kind {
+        0 => MessageKind::Broadcast,
+        1 => MessageKind::Event,
+        _ => return None,
+    };
+    let mut parts = [&[][..]; 3];
+    for part in &mut parts {
+        let (&len, after) = rest.split_first()?;
+        let len = usize::from(len);
+        if after.len() < len {
+            return None;
+        }
+        let (value, after) = after.split_at(len);
+        *part = value;
+        rest = after;
+    }
+    Some(Decoded {
+        kind,
+        origin: parts[0],
+        exclude: parts[1],
+        target: parts[2],
+        frame: rest,
+    })
+}
+
+async fn subscriber(
+    client: redis::Client,
+    inner: Weak<Inner>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    config: RedisLayerConfig,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = config.min_backoff;
+    let mut failures: u32 = 0;
+    loop {
+        let pubsub = match client.get_async_pubsub().await {
+            Ok(pubsub) => pubsub,
+            Err(error) => {
+                if failures == 0 {
+                    tracing::warn!(%error, "cannot reach Redis; retrying with backoff");
+                }
+                failures = failures.saturating_add(1);
+                // Let waiting joins go: they are subscribed on reconnection.
+                while let Ok(request) = control.try_recv() {
+                    if let Control::Subscribe(_, Some(ack)) = request {
+                        let _ = ack.send(());
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(config.max_backoff);
+                if inner.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        let channels = {
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
+            let mut channels = vec![strong.process_channel(&strong.process)];
+            channels.extend(
+                strong
+                    .hub
+                    .groups()
+                    .iter()
+                    .map(|group| strong.group_channel(group.as_str())),
+            );
+            channels
+        };
+        if let Err(error) = sink.subscribe(&channels).await {
+            tracing::warn!(%error, "subscribing on Redis failed; retrying");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        if let Some(strong) = inner.upgrade() {
+            strong.connected.store(true, Ordering::Release);
+        }
+        if failures > 0 {
+            tracing::info!(
+                groups = channels.len() - 1,
+                "reconnected to Redis and re-subscribed"
+            );
+        }
+        backoff = config.min_backoff;
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
+        }
+        loop {
+            tokio::select! {
+                request = control.recv() => {
+                    let Some(request) = request else { return };
+                    let result = match request {
+                        Control::Subscribe(channel, ack) => {
+                            let result = sink.subscribe(&channel).await;
+                            if let Some(ack) = ack {
+                                let _ = ack.send(());
+                            }
+                            result
+                        }
+                        Control::Unsubscribe(group) => {
+                            let Some(strong) = inner.upgrade() else { return };
+                            // A member may have joined since the group emptied.
+                            if strong.hub.member_count(&group) > 0 {
+                                Ok(())
+                            } else {
+                                let channel = strong.group_channel(group.as_str());
+                                drop(strong);
+                                sink.unsubscribe(&channel).await
+                            }
+                        }
+                    };
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "Redis subscription command failed");
+                        break;
+                    }
+                }
+                message = stream.next() => {
+                    let Some(message) = message else { break };
+                    let Some(strong) = inner.upgrade() else { return };
+                    strong.receive(message.get_channel_name(), message.get_payload_bytes());
+                }
+            }
+        }
+        if let Some(strong) = inner.upgrade() {
+            strong.connected.store(false, Ordering::Release);
+        }
+        tracing::warn!("lost the Redis subscription; reconnecting");
+        failures = 1;
+    }
+}
+
+impl ChannelLayer for RedisLayer {
+    fn process_id(&self) -> &str {
+        &self.inner.process
+    }
+
+    fn register(&self, channel: &ChannelName, capacity: usize) -> Inbox {
+        self.inner.hub.register(channel, capacity)
+    }
+
+    fn unregister(&self, channel: &ChannelName) -> BoxFuture<'_, ()> {
+        for group in self.inner.hub.unregister(channel) {
+            self.inner.unsubscribe(group);
+        }
+        Box::pin(async {})
+    }
+
+    fn join<'a>(
+        &'a self,
+        group: &'a GroupName,
+        channel: &'a ChannelName,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            if self.inner.hub.join(group, channel) {
+                self.inner.subscribe(group).await;
+            }
+            Ok(())
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        group: &'a GroupName,
+        channel: &'a ChannelName,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        if self.inner.hub.leave(group, channel) {
+            self.inner.unsubscribe(group.clone());
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn send_group<'a>(
+        &'a self,
+        group: &'a GroupName,
+        message: LayerMessage,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            self.inner.hub.deliver_group(group, &message);
+            let payload = encode(
+                message.kind(),
+                &self.inner.process,
+                message.excluded(),
+                None,
+                message.text(),
+            );
+            self.inner
+                .publish(self.inner.group_channel(group.as_str()), payload)
+                .await
+        })
+    }
+
+    fn send_to<'a>(
+        &'a self,
+        channel: &'a ChannelName,
+        message: LayerMessage,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            if channel.process() == self.inner.process {
+                self.inner.hub.deliver_to(channel, message);
+                return Ok(());
+            }
+            let payload = encode(
+                message.kind(),
+                &self.inner.process,
+                None,
+                Some(channel),
+                message.text(),
+            );
+            self.inner
+                .publish(self.inner.process_channel(channel.process()), payload)
+                .await
+        })
+    }
+
+    fn stats(&self) -> LayerStats {
+        self.inner.hub.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_round_trips() {
+        let exclude = ChannelName::new("abc", 7);
+        let bytes = encode(
+            MessageKind::Event,
+            "proc1",
+            Some(&exclude),
+            None,
+            r#"{"action":"x"}"#,
+        );
+        let decoded = decode(&bytes).unwrap();
+        assert_eq!(decoded.kind, MessageKind::Event);
+        assert_eq!(decoded.origin, b"proc1");
+        assert_eq!(decoded.exclude, b"abc.7");
+        assert_eq!(decoded.target, b"");
+        assert_eq!(decoded.frame, br#"{"action":"x"}"#);
+        assert!(decode(&bytes[..4]).is_none());
+        assert!(decode(&[9, 0]).is_none());
+        assert!(decode(&[]).is_none());
+    }
+}
