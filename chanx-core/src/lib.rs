@@ -78,6 +78,7 @@ extern crate self as chanx_core;
 mod connection;
 pub mod consumer;
 mod context;
+pub mod http;
 pub mod layer;
 pub mod message;
 pub mod messages;

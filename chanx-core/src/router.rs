@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::connection::{self, BoxTransport, ConnectionParams};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
+use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
 use crate::server::ServerConfig;
 
@@ -36,6 +37,7 @@ use crate::server::ServerConfig;
 #[must_use]
 pub struct Router {
     routes: Arc<Vec<Route>>,
+    http_routes: Arc<Vec<HttpRoute>>,
     state: Arc<Extensions>,
     layer: Layer,
 }
@@ -44,6 +46,20 @@ pub struct Router {
 struct Route {
     pattern: PathPattern,
     runner: Arc<dyn Runner>,
+}
+
+#[derive(Clone)]
+struct HttpRoute {
+    method: http::Method,
+    pattern: PathPattern,
+    handler: Arc<dyn HttpHandler>,
+}
+
+/// The result of matching an HTTP request against the HTTP routes.
+pub(crate) enum HttpMatch {
+    Found(Arc<dyn HttpHandler>, Vec<(String, String)>),
+    MethodNotAllowed,
+    NotFound,
 }
 
 impl Router {
@@ -78,6 +94,67 @@ impl Router {
             runner: Arc::new(ConsumerRunner::<C>(PhantomData)),
         });
         self
+    }
+
+    /// Serves `handler` for `method` requests to `path` (with `{param}`
+    /// segments, as for WebSocket routes). See [`crate::http`].
+    ///
+    /// # Panics
+    ///
+    /// When `path` is not a valid route, or the same method and path are
+    /// already routed.
+    pub fn http(mut self, method: http::Method, path: &str, handler: impl HttpHandler) -> Self {
+        let pattern = match PathPattern::parse(path) {
+            Ok(pattern) => pattern,
+            Err(error) => panic!("invalid route {path:?}: {error}"),
+        };
+        if self
+            .http_routes
+            .iter()
+            .any(|route| route.method == method && route.pattern.source == pattern.source)
+        {
+            panic!("HTTP route {method} {path:?} is already registered");
+        }
+        Arc::make_mut(&mut self.http_routes).push(HttpRoute {
+            method,
+            pattern,
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    pub(crate) fn find_http(&self, method: &http::Method, path: &str) -> HttpMatch {
+        let mut path_matched = false;
+        for route in self.http_routes.iter() {
+            if let Some(params) = route.pattern.matches(path) {
+                if route.method == method {
+                    return HttpMatch::Found(Arc::clone(&route.handler), params);
+                }
+                path_matched = true;
+            }
+        }
+        if path_matched {
+            HttpMatch::MethodNotAllowed
+        } else {
+            HttpMatch::NotFound
+        }
+    }
+
+    pub(crate) fn http_request(
+        &self,
+        parts: http::request::Parts,
+        body: bytes::Bytes,
+        params: Vec<(String, String)>,
+    ) -> HttpRequest {
+        HttpRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            params,
+            layer: self.layer.clone(),
+            state: Arc::clone(&self.state),
+        }
     }
 
     /// Makes `state` available to every connection through

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::router::Router;
+use crate::http::{HttpHandler, MAX_BODY};
+use crate::router::{HttpMatch, Router};
 
 /// Connection settings of a [`Server`], with safe defaults.
 ///
@@ -281,7 +282,7 @@ async fn serve_http(stream: TcpStream, shared: Arc<Shared>) {
     let service_shared = Arc::clone(&shared);
     let service = service_fn(move |request| {
         let shared = Arc::clone(&service_shared);
-        async move { Ok::<_, Infallible>(handle(request, &shared)) }
+        async move { Ok::<_, Infallible>(handle(request, &shared).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -301,7 +302,49 @@ async fn serve_http(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-fn handle(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+async fn handle(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    let wants_upgrade = request.headers().contains_key(header::UPGRADE);
+    if !wants_upgrade || !shared.router.has_route(request.uri().path()) {
+        match shared
+            .router
+            .find_http(request.method(), request.uri().path())
+        {
+            HttpMatch::Found(handler, params) => {
+                return serve_http_route(request, shared, &*handler, params).await;
+            }
+            HttpMatch::MethodNotAllowed => {
+                return text_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed on this path",
+                );
+            }
+            HttpMatch::NotFound => {}
+        }
+    }
+    upgrade(request, shared)
+}
+
+async fn serve_http_route(
+    request: Request<Incoming>,
+    shared: &Arc<Shared>,
+    handler: &dyn HttpHandler,
+    params: Vec<(String, String)>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            if error.downcast_ref::<LengthLimitError>().is_some() {
+                return text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB");
+            }
+            return text_response(StatusCode::BAD_REQUEST, "cannot read the request body");
+        }
+    };
+    let request = shared.router.http_request(parts, body, params);
+    handler.call(request).await.into_hyper()
+}
+
+fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
     let pending = match shared.router.connection_from_parts(
         request.uri(),
         request.headers().clone(),

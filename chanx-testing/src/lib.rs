@@ -36,6 +36,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod capture;
+mod redis_server;
+
+pub use capture::{CaptureLayer, Captured};
+pub use redis_server::{RedisServer, RedisServerError};
+
 use chanx_core::{DecodeError, Message, NoRoute, Router, Server};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderName, HeaderValue, Request};
@@ -535,6 +541,7 @@ impl Communicator {
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
+    layer: chanx_core::Layer,
     stop: tokio::sync::oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -556,17 +563,30 @@ impl TestServer {
     /// The server's address cannot be read.
     pub fn start_with(server: Server, router: Router) -> std::io::Result<Self> {
         let addr = server.local_addr()?;
+        let layer = router.layer().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_shutdown(router, async {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, stop, task })
+        Ok(Self {
+            addr,
+            layer,
+            stop,
+            task,
+        })
     }
 
     /// The bound address.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The served router's channel layer, to broadcast or send events from
+    /// the test.
+    #[must_use]
+    pub fn layer(&self) -> &chanx_core::Layer {
+        &self.layer
     }
 
     /// Connects a client over TCP to `path`.
@@ -576,6 +596,23 @@ impl TestServer {
     /// See [`CommunicatorBuilder::connect_tcp`].
     pub async fn connect(&self, path: &str) -> Result<Communicator, ConnectError> {
         Communicator::connect_tcp(self.addr, path).await
+    }
+
+    /// Connects `count` clients over TCP to `path`, in order.
+    ///
+    /// # Errors
+    ///
+    /// The first connection that fails.
+    pub async fn connect_many(
+        &self,
+        path: &str,
+        count: usize,
+    ) -> Result<Vec<Communicator>, ConnectError> {
+        let mut clients = Vec::with_capacity(count);
+        for _ in 0..count {
+            clients.push(self.connect(path).await?);
+        }
+        Ok(clients)
     }
 
     /// Shuts the server down gracefully and waits for it.

@@ -200,6 +200,7 @@ impl LayerMessage {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn from_shared(
         kind: MessageKind,
         frame: Utf8Bytes,
