@@ -29,6 +29,7 @@ use super::{
 
 const WIRE_VERSION: u8 = 1;
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of a [`RedisLayer`].
 ///
@@ -184,13 +185,22 @@ impl Inner {
 
     async fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), LayerError> {
         let mut publisher = self.publisher.clone();
-        redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async::<i64>(&mut publisher)
-            .await
-            .map(drop)
-            .map_err(unavailable)
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(channel).arg(payload);
+        match command.query_async::<i64>(&mut publisher).await {
+            Ok(_) => Ok(()),
+            // The first use of a connection that died while idle fails and
+            // makes the manager reconnect; one retry goes through it.
+            Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                tracing::debug!(%error, "publish failed on a dropped connection; retrying once");
+                command
+                    .query_async::<i64>(&mut publisher)
+                    .await
+                    .map(drop)
+                    .map_err(unavailable)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
     }
 
     async fn subscribe(&self, group: &GroupName) {
@@ -321,7 +331,13 @@ async fn subscriber(
     let mut backoff = config.min_backoff;
     let mut failures: u32 = 0;
     loop {
-        let pubsub = match client.get_async_pubsub().await {
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await;
+        let pubsub = match connected.unwrap_or_else(|_| {
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connecting to Redis timed out",
+            )))
+        }) {
             Ok(pubsub) => pubsub,
             Err(error) => {
                 if failures == 0 {
@@ -357,7 +373,13 @@ async fn subscriber(
             );
             channels
         };
-        if let Err(error) = sink.subscribe(&channels).await {
+        let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, sink.subscribe(&channels)).await;
+        if let Err(error) = subscribed.unwrap_or_else(|_| {
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "subscribing on Redis timed out",
+            )))
+        }) {
             tracing::warn!(%error, "subscribing on Redis failed; retrying");
             tokio::time::sleep(backoff).await;
             continue;
