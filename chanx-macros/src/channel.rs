@@ -451,7 +451,7 @@ fn check_handler(
             if !matches!(*ctx.ty, Type::Reference(_)) {
                 errors.spanned(
                     &ctx.ty,
-                    format!("the context comes first, by reference: `(&mut self, ctx: &Context, message: M)`"),
+                    "the context comes first, by reference: `(&mut self, ctx: &Context, message: M)`",
                 );
                 return None;
             }

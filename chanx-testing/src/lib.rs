@@ -37,9 +37,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod capture;
+mod process;
 mod redis_server;
 
 pub use capture::{CaptureLayer, Captured};
+pub use process::ServerProcess;
 pub use redis_server::{RedisServer, RedisServerError};
 
 use chanx_core::{DecodeError, Message, NoRoute, Router, Server};

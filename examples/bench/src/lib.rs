@@ -5,11 +5,15 @@
 //! |---|---|
 //! | `{"action":"echo","payload":{"text":<string>,"seq":<int>}}` | `{"action":"echo_result","payload":<same object>}` |
 //! | `{"action":"join"}` | `{"action":"joined","payload":null}` |
+//! | `{"action":"broadcast","payload":<object>}` | `{"action":"broadcast_result","payload":<same object>}` to every member of group `lobby` (the sender included) |
+//!
+//! Every connection joins `lobby` on connect.
 //!
 //! Run with `cargo run --release -p chanx-example-bench -- --addr 127.0.0.1:8000`,
 //! then connect to `ws://127.0.0.1:8000/ws/bench`.
 
-use chanx_core::{Message, Router, channel};
+use chanx_core::layer::LayerError;
+use chanx_core::{Context, Message, Router, channel};
 use serde::{Deserialize, Serialize};
 
 /// The echo payload.
@@ -45,17 +49,33 @@ pub struct Join;
 #[message(action = "joined")]
 pub struct Joined;
 
+/// Broadcast request: any JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "broadcast")]
+pub struct Broadcast(pub serde_json::Map<String, serde_json::Value>);
+
+/// Broadcast delivery: the same object, to every member of `lobby`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "broadcast_result")]
+pub struct BroadcastResult(pub serde_json::Map<String, serde_json::Value>);
+
 /// The bench consumer.
 #[derive(Debug, Default)]
 pub struct BenchConsumer;
 
-/// Benchmark protocol: echo and join.
-#[channel(name = "bench", tags = ["bench"])]
+/// Benchmark protocol: echo, join and broadcast.
+#[channel(name = "bench", groups = ["lobby"], tags = ["bench"])]
 impl BenchConsumer {
     /// Echo the payload back to the sender.
     #[ws_handler]
     async fn echo(&mut self, message: Echo) -> EchoResult {
         EchoResult(message.0)
+    }
+
+    /// Send the object to every member of `lobby`, encoded once.
+    #[ws_handler(output = BroadcastResult)]
+    async fn broadcast(&mut self, ctx: &Context, message: Broadcast) -> Result<(), LayerError> {
+        ctx.broadcast(&BroadcastResult(message.0)).await
     }
 
     /// Acknowledge a join.

@@ -55,3 +55,45 @@ async fn echo_in_process_preserves_order() {
         assert_eq!(client.receive_json().await.unwrap()["payload"]["seq"], seq);
     }
 }
+
+#[tokio::test]
+async fn broadcast_reaches_every_lobby_member() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut clients = server.connect_many("/ws/bench", 3).await.unwrap();
+    // Frames are dispatched after the lobby is joined.
+    for client in &mut clients {
+        client.send_text(r#"{"action":"join"}"#).await.unwrap();
+        assert_eq!(
+            client.receive_text().await.unwrap(),
+            r#"{"action":"joined","payload":null}"#
+        );
+    }
+    clients[1]
+        .send_json(
+            &json!({"action":"broadcast","payload":{"seq":7,"from":"b","nested":{"a":[1,2]}}}),
+        )
+        .await
+        .unwrap();
+    for client in &mut clients {
+        assert_eq!(
+            client.receive_json().await.unwrap(),
+            json!({"action":"broadcast_result","payload":{"seq":7,"from":"b","nested":{"a":[1,2]}}})
+        );
+    }
+    // Not an object: refused, nothing broadcast.
+    clients[0]
+        .send_text(r#"{"action":"broadcast","payload":[1]}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        clients[0].receive_json().await.unwrap()["payload"][0]["loc"],
+        json!(["broadcast", "payload"])
+    );
+    for client in &mut clients {
+        client
+            .receive_nothing(std::time::Duration::from_millis(50))
+            .await
+            .unwrap();
+    }
+    server.stop().await.unwrap();
+}

@@ -1,46 +1,87 @@
-//! What every example binary shares: `--addr` parsing, logging, serving.
+//! What every example binary shares: command-line options, logging, the
+//! channel layer, serving.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use chanx_core::{Router, Server};
+use chanx_core::layer::RedisLayer;
+use chanx_core::{Layer, Router, Server};
 
 /// The address an example binds when `--addr` is not given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+/// The Redis URL used with `--layer redis` when `--redis-url` is not given.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
 
-/// Parses `--addr HOST:PORT` (or `--addr=HOST:PORT`) from `args`, which
-/// exclude the program name.
+const USAGE: &str = "options: [--addr HOST:PORT] [--layer memory|redis] [--redis-url URL]";
+
+/// Which channel layer to run with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayerChoice {
+    /// The in-memory layer: groups within this process.
+    Memory,
+    /// The Redis layer at this URL: groups across processes.
+    Redis(String),
+}
+
+/// The command-line options every example takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The channel layer.
+    pub layer: LayerChoice,
+}
+
+/// Parses `--addr HOST:PORT`, `--layer memory|redis` and `--redis-url URL`
+/// (each also as `--name=value`) from `args`, which exclude the program
+/// name.
 ///
 /// # Errors
 ///
-/// A message for the user: an unknown argument, a missing value, or an
-/// address that does not parse.
-pub fn parse_addr(args: impl IntoIterator<Item = String>) -> Result<SocketAddr, String> {
+/// A message for the user: an unknown argument, a missing value, or a value
+/// that does not parse.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut addr = DEFAULT_ADDR.to_owned();
+    let mut layer = "memory".to_owned();
+    let mut redis_url: Option<String> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        if arg == "--addr" {
-            addr = args
-                .next()
-                .ok_or("--addr needs a value, as in --addr 127.0.0.1:8000")?;
-        } else if let Some(value) = arg.strip_prefix("--addr=") {
-            value.clone_into(&mut addr);
-        } else if arg == "--help" || arg == "-h" {
-            return Err(format!(
-                "usage: [--addr HOST:PORT]   (default {DEFAULT_ADDR})"
-            ));
-        } else {
-            return Err(format!(
-                "unknown argument {arg:?}; expected --addr HOST:PORT"
-            ));
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value ({what}); {USAGE}"))
+        };
+        match name.as_str() {
+            "--addr" => addr = value("HOST:PORT")?,
+            "--layer" => layer = value("memory or redis")?,
+            "--redis-url" => redis_url = Some(value("redis://HOST:PORT/")?),
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
         }
     }
-    addr.parse()
-        .map_err(|error| format!("--addr {addr:?} is not a socket address: {error}"))
+    let addr = addr
+        .parse()
+        .map_err(|error| format!("--addr {addr:?} is not a socket address: {error}"))?;
+    let layer = match layer.as_str() {
+        "memory" if redis_url.is_none() => LayerChoice::Memory,
+        "memory" => return Err("--redis-url needs --layer redis".to_owned()),
+        "redis" => LayerChoice::Redis(redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned())),
+        other => return Err(format!("--layer {other:?}: expected memory or redis")),
+    };
+    Ok(Options { addr, layer })
 }
 
 /// Parses the command line, sets up logging (`RUST_LOG`, default `info`),
-/// and serves `app` until Ctrl-C.
+/// connects the chosen channel layer, and serves `app` until Ctrl-C.
 pub async fn run(name: &str, app: Router) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -48,20 +89,34 @@ pub async fn run(name: &str, app: Router) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let addr = match parse_addr(std::env::args().skip(1)) {
-        Ok(addr) => addr,
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
         Err(message) => {
             eprintln!("{name}: {message}");
             return ExitCode::from(2);
         }
     };
-    let server = match Server::bind(addr).await {
+    let app = match &options.layer {
+        LayerChoice::Memory => app,
+        LayerChoice::Redis(url) => match RedisLayer::connect(url).await {
+            Ok(layer) => {
+                tracing::info!("{name}: channel layer: Redis at {url}");
+                app.with_layer(Layer::new(layer))
+            }
+            Err(error) => {
+                eprintln!("{name}: cannot use Redis at {url}: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let server = match Server::bind(options.addr).await {
         Ok(server) => server,
         Err(error) => {
-            eprintln!("{name}: cannot listen on {addr}: {error}");
+            eprintln!("{name}: cannot listen on {}: {error}", options.addr);
             return ExitCode::FAILURE;
         }
     };
+    let addr = server.local_addr().unwrap_or(options.addr);
     for (path, channel) in app.routes() {
         tracing::info!("{name}: ws://{addr}{path} ({})", channel.name);
     }
@@ -78,26 +133,45 @@ pub async fn run(name: &str, app: Router) -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|arg| (*arg).to_owned()).collect()
+    fn parse(list: &[&str]) -> Result<Options, String> {
+        parse_args(list.iter().map(|arg| (*arg).to_owned()))
     }
 
     #[test]
-    fn addr_defaults_and_overrides() {
+    fn defaults_and_overrides() {
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(defaults.addr, DEFAULT_ADDR.parse().unwrap());
+        assert_eq!(defaults.layer, LayerChoice::Memory);
         assert_eq!(
-            parse_addr(args(&[])).unwrap(),
-            DEFAULT_ADDR.parse().unwrap()
-        );
-        assert_eq!(
-            parse_addr(args(&["--addr", "0.0.0.0:9"])).unwrap(),
+            parse(&["--addr", "0.0.0.0:9"]).unwrap().addr,
             "0.0.0.0:9".parse().unwrap()
         );
         assert_eq!(
-            parse_addr(args(&["--addr=127.0.0.1:1"])).unwrap(),
+            parse(&["--addr=127.0.0.1:1"]).unwrap().addr,
             "127.0.0.1:1".parse().unwrap()
         );
-        assert!(parse_addr(args(&["--addr"])).is_err());
-        assert!(parse_addr(args(&["--addr", "nope"])).is_err());
-        assert!(parse_addr(args(&["--port", "1"])).is_err());
+        assert_eq!(
+            parse(&["--layer", "redis"]).unwrap().layer,
+            LayerChoice::Redis(DEFAULT_REDIS_URL.to_owned())
+        );
+        assert_eq!(
+            parse(&["--layer=redis", "--redis-url", "redis://h:1/"])
+                .unwrap()
+                .layer,
+            LayerChoice::Redis("redis://h:1/".to_owned())
+        );
+    }
+
+    #[test]
+    fn errors() {
+        for bad in [
+            &["--addr"][..],
+            &["--addr", "nope"],
+            &["--port", "1"],
+            &["--layer", "kafka"],
+            &["--redis-url", "redis://h/"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }
