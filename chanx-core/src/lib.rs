@@ -71,6 +71,17 @@
 //!   graceful shutdown that closes clients with 1001, and
 //!   [`Router::serve_io`] to run the same connection loop over any upgraded
 //!   byte stream (that is how `chanx-testing` runs consumers in-process).
+//!   [`Router::http`] adds plain HTTP routes ([`http`]).
+//! - **Groups, broadcast, events** ([`layer`]): `#[channel(groups = …)]`,
+//!   [`Context::join`], [`Context::broadcast`], `#[event_handler]` and
+//!   [`Layer::send_event`], over the in-memory layer or Redis. A slow
+//!   receiver is closed with 1008 rather than stalling anyone.
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `redis` | no | [`layer::RedisLayer`]: groups and events across processes through Redis pub/sub |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate self as chanx_core;
