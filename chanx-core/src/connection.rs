@@ -6,6 +6,7 @@
 //! ends the loop; [`EndReason`] records which.
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -266,17 +267,14 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
         }
         Ok(envelope) => {
             tracing::trace!(action = &*envelope.action, "frame");
-            let outcome = AssertUnwindSafe(consumer.dispatch(ctx, &envelope))
-                .catch_unwind()
-                .await;
-            match outcome {
-                Ok(Outcome::Reply(Some(reply))) => send(ctx, reply).await,
-                Ok(Outcome::Reply(None)) => {}
-                Ok(Outcome::Failed(error)) => {
+            match guarded(consumer.dispatch(ctx, &envelope)).await {
+                Outcome::Reply(Some(reply)) => send(ctx, reply).await,
+                Outcome::Reply(None) => {}
+                Outcome::Failed(error) => {
                     tracing::error!(action = &*envelope.action, %error, "handler failed");
                     send(ctx, wire::handler_failed_frame(&envelope.action)).await;
                 }
-                Ok(Outcome::Invalid(error)) => {
+                Outcome::Invalid(error) => {
                     tracing::debug!(
                         action = &*envelope.action,
                         kind = error.kind(),
@@ -284,20 +282,12 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                     );
                     send(ctx, error.to_frame(&[])).await;
                 }
-                Ok(Outcome::Unknown) => {
+                Outcome::Unknown => {
                     let expected: Vec<&str> = C::CHANNEL.client_actions().collect();
                     let error = FrameError::UnknownAction {
                         tag: envelope.action.to_string(),
                     };
                     send(ctx, error.to_frame(&expected)).await;
-                }
-                Err(panic) => {
-                    tracing::error!(
-                        action = &*envelope.action,
-                        panic = panic_message(&*panic),
-                        "handler panicked"
-                    );
-                    send(ctx, wire::handler_failed_frame(&envelope.action)).await;
                 }
             }
         }
@@ -318,32 +308,22 @@ async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, mess
         MessageKind::Event => {
             match Envelope::parse(message.text()) {
                 Err(error) => tracing::warn!(%error, "dropping a malformed event"),
-                Ok(envelope) => {
-                    let outcome = AssertUnwindSafe(consumer.dispatch_event(ctx, &envelope))
-                        .catch_unwind()
-                        .await;
-                    match outcome {
-                        Ok(Outcome::Reply(Some(reply))) => send(ctx, reply).await,
-                        Ok(Outcome::Reply(None)) => {}
-                        Ok(Outcome::Failed(error)) => {
-                            tracing::error!(event = &*envelope.action, %error, "event handler failed");
-                        }
-                        Ok(Outcome::Invalid(error)) => {
-                            tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
-                        }
-                        Ok(Outcome::Unknown) => {
-                            tracing::debug!(
-                                event = &*envelope.action,
-                                "no event handler for this action"
-                            );
-                        }
-                        Err(panic) => tracing::error!(
-                            event = &*envelope.action,
-                            panic = panic_message(&*panic),
-                            "event handler panicked"
-                        ),
+                Ok(envelope) => match guarded(consumer.dispatch_event(ctx, &envelope)).await {
+                    Outcome::Reply(Some(reply)) => send(ctx, reply).await,
+                    Outcome::Reply(None) => {}
+                    Outcome::Failed(error) => {
+                        tracing::error!(event = &*envelope.action, %error, "event handler failed");
                     }
-                }
+                    Outcome::Invalid(error) => {
+                        tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
+                    }
+                    Outcome::Unknown => {
+                        tracing::debug!(
+                            event = &*envelope.action,
+                            "no event handler for this action"
+                        );
+                    }
+                },
             }
             if C::CONFIG.send_event_complete {
                 send_static(ctx, EVENT_COMPLETE_FRAME).await;
@@ -430,6 +410,15 @@ async fn write_loop(
         }
     }
     let _ = tokio::time::timeout(write_timeout, sink.close()).await;
+}
+
+/// Runs a dispatch, turning a panic into [`Outcome::Failed`]: the client gets
+/// the same error frame, and the connection and the consumer live on.
+async fn guarded(dispatch: impl Future<Output = Outcome>) -> Outcome {
+    match AssertUnwindSafe(dispatch).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Outcome::Failed(format!("panicked: {}", panic_message(&*panic)).into()),
+    }
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {
