@@ -20,9 +20,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{AuthError, Authenticator};
 use crate::consumer::{Consumer, Outcome};
 use crate::context::{ConnectionId, Context, Outbound, RequestInfo};
 use crate::layer::{GroupName, Inbox, InboxClosed, Layer, LayerMessage, MessageKind};
+use crate::message::Message as _;
 use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
 
@@ -49,6 +51,7 @@ pub(crate) struct ConnectionParams {
     pub(crate) id: ConnectionId,
     pub(crate) request: RequestInfo,
     pub(crate) state: Arc<Extensions>,
+    pub(crate) authenticators: Arc<Extensions>,
     pub(crate) layer: Layer,
     pub(crate) outbound_capacity: usize,
     pub(crate) inbox_capacity: usize,
@@ -126,7 +129,7 @@ pub(crate) async fn run<C: Consumer>(
         .register(ctx.channel_name(), params.inbox_capacity);
 
     let end = tokio::select! {
-        end = drive::<C>(&ctx, &mut stream, &mut inbox, &params.shutdown) => end,
+        end = drive::<C>(&ctx, &mut stream, &mut inbox, &params.authenticators, &params.shutdown) => end,
         // The writer is gone (dead peer, write timeout): stop reading too,
         // even in the middle of a handler.
         () = writer_failed.cancelled() => EndReason::Transport,
@@ -163,13 +166,42 @@ async fn drive<C: Consumer>(
     ctx: &Context,
     stream: &mut (impl Stream<Item = Result<WsMessage, WsError>> + Unpin),
     inbox: &mut Inbox,
+    authenticators: &Extensions,
     shutdown: &CancellationToken,
 ) -> EndReason {
+    let auth_data = match authenticate::<C>(ctx, authenticators).await {
+        Ok(data) => data,
+        Err(error) => {
+            tracing::info!(
+                status = error.status(),
+                detail = error.detail(),
+                "connection not authorised"
+            );
+            send(
+                ctx,
+                authentication_frame(error.status(), None, Some(error.detail())),
+            )
+            .await;
+            match CloseCode::application(4000 + error.status()) {
+                Ok(code) => ctx.close(code, error.status_text()),
+                Err(_) => ctx.close(CloseCode::POLICY, error.status_text()),
+            }
+            return EndReason::ServerClosed;
+        }
+    };
+
     let connected = AssertUnwindSafe(C::connect(ctx)).catch_unwind().await;
     let mut consumer = match connected {
         Ok(Ok(consumer)) => consumer,
         Ok(Err(reject)) => {
             tracing::info!(code = %reject.code(), reason = reject.reason(), "connection refused");
+            if let Some(error) = reject.auth_error() {
+                send(
+                    ctx,
+                    authentication_frame(error.status(), None, Some(error.detail())),
+                )
+                .await;
+            }
             ctx.close(reject.code(), reject.reason());
             return EndReason::ServerClosed;
         }
@@ -194,6 +226,10 @@ async fn drive<C: Consumer>(
             ctx.close(CloseCode::INTERNAL_ERROR, "channel layer unavailable");
             return EndReason::ServerClosed;
         }
+    }
+
+    if C::CONFIG.send_authentication {
+        send(ctx, authentication_frame(200, auth_data, None)).await;
     }
 
     match AssertUnwindSafe(consumer.post_authentication(ctx))
@@ -282,6 +318,18 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                     );
                     send(ctx, error.to_frame(&[])).await;
                 }
+                Outcome::Denied(denied) => {
+                    tracing::debug!(
+                        action = &*envelope.action,
+                        status = denied.status(),
+                        "permission denied"
+                    );
+                    let frame = serde_json::json!({
+                        "action": "error",
+                        "payload": {"status_code": denied.status(), "detail": denied.detail()},
+                    });
+                    send(ctx, frame.to_string()).await;
+                }
                 Outcome::Unknown => {
                     let expected: Vec<&str> = C::CHANNEL.client_actions().collect();
                     let error = FrameError::UnknownAction {
@@ -317,6 +365,9 @@ async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, mess
                     Outcome::Invalid(error) => {
                         tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
                     }
+                    Outcome::Denied(denied) => {
+                        tracing::debug!(event = &*envelope.action, %denied, "event denied");
+                    }
                     Outcome::Unknown => {
                         tracing::debug!(
                             event = &*envelope.action,
@@ -330,6 +381,58 @@ async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, mess
             }
         }
     }
+}
+
+/// Runs the consumer's authenticator and channel permissions; returns the
+/// `data` for the authentication frame.
+async fn authenticate<C: Consumer>(
+    ctx: &Context,
+    authenticators: &Extensions,
+) -> Result<Option<serde_json::Value>, AuthError> {
+    let mut data = None;
+    if C::AUTHENTICATED {
+        let Some(authenticator) = authenticators.get::<Arc<C::Authenticator>>() else {
+            tracing::error!(
+                authenticator = std::any::type_name::<C::Authenticator>(),
+                "authenticator not registered: call Router::with_authenticator"
+            );
+            return Err(AuthError::new(500, "Server misconfigured."));
+        };
+        let authenticated = AssertUnwindSafe(authenticator.authenticate(ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!("authenticator panicked");
+                Err(AuthError::new(500, "Authentication failed."))
+            })?;
+        ctx.set_identity(authenticated.identity);
+        data = authenticated.data;
+    }
+    AssertUnwindSafe(C::check_permissions(ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("permission check panicked");
+            Err(AuthError::new(500, "Permission check failed."))
+        })?;
+    Ok(data)
+}
+
+fn authentication_frame(
+    status: u16,
+    data: Option<serde_json::Value>,
+    detail: Option<&str>,
+) -> String {
+    let data = match detail {
+        Some(detail) => Some(serde_json::json!({ "detail": detail })),
+        None => data,
+    };
+    crate::messages::Authentication {
+        status_code: status,
+        status_text: crate::auth::status_text(status).to_owned(),
+        data,
+    }
+    .to_json()
 }
 
 /// Expands a group template such as `chat_{room}` with the route parameters.

@@ -9,6 +9,7 @@ use std::future::Future;
 
 use serde_json::value::RawValue;
 
+use crate::auth::{AuthError, Authenticator, Denied};
 use crate::context::Context;
 use crate::message::{Message, MessageMeta, encode};
 use crate::wire::{Envelope, FrameError};
@@ -31,6 +32,18 @@ pub trait Consumer: Sized + Send + 'static {
 
     /// Per-consumer protocol settings.
     const CONFIG: ConsumerConfig;
+
+    /// The authenticator (`#[channel(authenticator = …)]`), or
+    /// [`NoAuthenticator`](crate::auth::NoAuthenticator).
+    type Authenticator: Authenticator;
+
+    /// Whether the consumer names an authenticator.
+    const AUTHENTICATED: bool;
+
+    /// Runs the channel's permissions (`#[channel(permissions = […])]`) in
+    /// order.
+    #[doc(hidden)]
+    fn check_permissions(ctx: &Context) -> impl Future<Output = Result<(), Denied>> + Send;
 
     /// Builds the consumer for a new connection (the `#[on_connect]` hook, or
     /// `Default::default()`).
@@ -72,6 +85,8 @@ pub enum Outcome {
     Invalid(FrameError),
     /// No handler takes this action.
     Unknown,
+    /// The handler's permission denied the frame.
+    Denied(Denied),
 }
 
 /// What a lifecycle hook produced.
@@ -248,6 +263,9 @@ pub struct ConsumerConfig {
     /// Send `{"action":"event_complete","payload":null}` after every event
     /// handled.
     pub send_event_complete: bool,
+    /// Send the `authentication` frame once the connection is accepted (by
+    /// default: when the consumer has an authenticator or permissions).
+    pub send_authentication: bool,
 }
 
 impl ConsumerConfig {
@@ -258,6 +276,7 @@ impl ConsumerConfig {
             send_completion: false,
             send_group_complete: false,
             send_event_complete: false,
+            send_authentication: false,
         }
     }
 
@@ -272,6 +291,13 @@ impl ConsumerConfig {
     #[must_use]
     pub const fn send_group_complete(mut self, on: bool) -> Self {
         self.send_group_complete = on;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::send_authentication`].
+    #[must_use]
+    pub const fn send_authentication(mut self, on: bool) -> Self {
+        self.send_authentication = on;
         self
     }
 
@@ -297,6 +323,7 @@ impl Default for ConsumerConfig {
 pub struct Reject {
     code: CloseCode,
     reason: String,
+    auth: Option<AuthError>,
 }
 
 impl Reject {
@@ -307,7 +334,15 @@ impl Reject {
         Self {
             code,
             reason: reason.into(),
+            auth: None,
         }
+    }
+
+    /// The authentication error behind this refusal, if any: the client gets
+    /// the `authentication` frame with its status before the close.
+    #[must_use]
+    pub fn auth_error(&self) -> Option<&AuthError> {
+        self.auth.as_ref()
     }
 
     /// The close code.
@@ -320,6 +355,19 @@ impl Reject {
     #[must_use]
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+}
+
+/// A connect hook that authenticates by itself refuses with the same frame
+/// and close code (`4000 + status`) as an authenticator.
+impl From<AuthError> for Reject {
+    fn from(error: AuthError) -> Self {
+        let code = CloseCode::application(4000 + error.status()).unwrap_or(CloseCode::POLICY);
+        Self {
+            code,
+            reason: error.status_text().to_owned(),
+            auth: Some(error),
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The per-connection [`Context`] handed to hooks and handlers.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use http::{Extensions, HeaderMap};
 use tokio::sync::{Notify, mpsc};
@@ -30,6 +31,7 @@ struct Inner {
     channel: ChannelName,
     layer: Layer,
     groups: Mutex<Vec<GroupName>>,
+    identity: OnceLock<Arc<dyn Any + Send + Sync>>,
     request: RequestInfo,
     state: Arc<Extensions>,
     outbound: mpsc::Sender<Outbound>,
@@ -95,6 +97,7 @@ impl Context {
                 channel: ChannelName::new(layer.inner().process_id(), id.get()),
                 layer,
                 groups: Mutex::new(Vec::new()),
+                identity: OnceLock::new(),
                 request,
                 state,
                 outbound,
@@ -200,6 +203,53 @@ impl Context {
             groups: Vec::new(),
             exclude_sender: false,
         }
+    }
+
+    /// The authenticated identity, if the consumer's authenticator accepted
+    /// this connection and `T` is its identity type.
+    ///
+    /// ```
+    /// # use chanx_core::Context;
+    /// # fn handler(ctx: &Context) {
+    /// if let Some(user) = ctx.identity::<String>() {
+    ///     println!("hello {user}");
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn identity<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.identity.get()?.downcast_ref::<T>()
+    }
+
+    /// Whether an authenticator accepted this connection.
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        self.inner.identity.get().is_some()
+    }
+
+    pub(crate) fn set_identity<T: Send + Sync + 'static>(&self, identity: T) {
+        let _ = self.inner.identity.set(Arc::new(identity));
+    }
+
+    /// The first value of header `name`, if it is visible ASCII.
+    #[must_use]
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.inner.request.headers.get(name)?.to_str().ok()
+    }
+
+    /// The value of cookie `name` from the upgrade request.
+    #[must_use]
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.inner
+            .request
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.trim_matches('"'))
     }
 
     /// The request path, such as `/ws/chat/lobby`.

@@ -86,6 +86,7 @@
 
 extern crate self as chanx_core;
 
+pub mod auth;
 mod connection;
 pub mod consumer;
 mod context;
@@ -127,6 +128,13 @@ pub mod __private {
     pub use crate::message::MessageMeta;
     pub use crate::wire::Envelope;
     use crate::{Consumer, Message, Reject};
+
+    pub use crate::auth::{Denied, NoAuthenticator, Permission};
+
+    /// Runs one permission.
+    pub async fn check_permission<P: Permission>(ctx: &crate::Context) -> Result<(), Denied> {
+        P::check(ctx).await
+    }
 
     /// Decodes the payload for the handler of `M`.
     pub fn decode<M: Message>(envelope: &Envelope<'_>) -> Result<M, Outcome> {

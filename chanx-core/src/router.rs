@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::auth::Authenticator;
 use crate::connection::{self, BoxTransport, ConnectionParams};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
@@ -39,6 +40,7 @@ pub struct Router {
     routes: Arc<Vec<Route>>,
     http_routes: Arc<Vec<HttpRoute>>,
     state: Arc<Extensions>,
+    authenticators: Arc<Extensions>,
     layer: Layer,
 }
 
@@ -164,6 +166,33 @@ impl Router {
         self
     }
 
+    /// Registers the authenticator instance used by every consumer that names
+    /// type `A` in `#[channel(authenticator = A)]`. One instance per type.
+    pub fn with_authenticator<A: Authenticator>(mut self, authenticator: A) -> Self {
+        Arc::make_mut(&mut self.authenticators).insert(Arc::new(authenticator));
+        self
+    }
+
+    /// The registered authenticator of type `A`.
+    #[must_use]
+    pub fn authenticator<A: Authenticator>(&self) -> Option<&A> {
+        self.authenticators
+            .get::<Arc<A>>()
+            .map(|authenticator| &**authenticator)
+    }
+
+    /// Checks that every routed consumer's authenticator is registered.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the consumer and the missing authenticator type.
+    pub fn validate(&self) -> Result<(), String> {
+        for route in self.routes.iter() {
+            route.runner.validate(self)?;
+        }
+        Ok(())
+    }
+
     /// Uses `layer` for groups, broadcasts and events (the default is a new
     /// in-memory layer).
     pub fn with_layer(mut self, layer: Layer) -> Self {
@@ -259,6 +288,7 @@ impl Router {
                     headers,
                 },
                 state: Arc::clone(&self.state),
+                authenticators: Arc::clone(&self.authenticators),
                 layer: self.layer.clone(),
                 outbound_capacity: config.outbound_queue,
                 inbox_capacity: config.inbox_capacity,
@@ -314,6 +344,7 @@ impl PendingConnection {
 trait Runner: Send + Sync + 'static {
     fn run(&self, transport: BoxTransport, params: ConnectionParams) -> BoxFuture<'static, ()>;
     fn channel(&self) -> &'static ChannelMeta;
+    fn validate(&self, router: &Router) -> Result<(), String>;
 }
 
 struct ConsumerRunner<C>(PhantomData<fn() -> C>);
@@ -329,6 +360,17 @@ impl<C: Consumer> Runner for ConsumerRunner<C> {
 
     fn channel(&self) -> &'static ChannelMeta {
         C::CHANNEL
+    }
+
+    fn validate(&self, router: &Router) -> Result<(), String> {
+        if C::AUTHENTICATED && router.authenticator::<C::Authenticator>().is_none() {
+            return Err(format!(
+                "consumer `{}` names authenticator `{}`, which is not registered: call Router::with_authenticator",
+                C::CHANNEL.type_name,
+                std::any::type_name::<C::Authenticator>()
+            ));
+        }
+        Ok(())
     }
 }
 

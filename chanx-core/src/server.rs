@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub(crate) write_timeout: Duration,
     pub(crate) header_read_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) require_origin: bool,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +67,8 @@ impl Default for ServerConfig {
             inbox_capacity: 1024,
             write_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
+            allowed_origins: None,
+            require_origin: false,
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -124,6 +128,50 @@ impl ServerConfig {
         self
     }
 
+    /// Accepts WebSocket upgrades only from these browser origins (like
+    /// Channels' `OriginValidator`); any other `Origin` gets HTTP 403.
+    /// Entries are exact origins (`https://app.example.com`,
+    /// `http://localhost:8000`), subdomain wildcards
+    /// (`https://*.example.com`), or `*` for any. Without this call every
+    /// origin is accepted.
+    ///
+    /// A request without an `Origin` header (a non-browser client) is
+    /// accepted unless [`ServerConfig::require_origin`] is set: only
+    /// browsers send `Origin`, and browsers are what the check protects
+    /// against cross-site WebSocket hijacking.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins = Some(
+            origins
+                .into_iter()
+                .map(|origin| origin.into().trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+        );
+        self
+    }
+
+    /// Refuses upgrades without an `Origin` header (HTTP 403).
+    pub fn require_origin(mut self, on: bool) -> Self {
+        self.require_origin = on;
+        self
+    }
+
+    pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return !self.require_origin;
+        };
+        let Some(allowed) = &self.allowed_origins else {
+            return true;
+        };
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        allowed
+            .iter()
+            .any(|pattern| origin_matches(pattern, &origin))
+    }
+
     /// How long shutdown waits for connections to close.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -140,6 +188,25 @@ impl ServerConfig {
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }
+}
+
+fn origin_matches(pattern: &str, origin: &str) -> bool {
+    if pattern == "*" || pattern == origin {
+        return true;
+    }
+    // `scheme://*.domain[:port]` matches any subdomain of `domain`.
+    let (Some((pattern_scheme, pattern_rest)), Some((scheme, rest))) =
+        (pattern.split_once("://"), origin.split_once("://"))
+    else {
+        return false;
+    };
+    let Some(suffix) = pattern_rest.strip_prefix("*.") else {
+        return false;
+    };
+    pattern_scheme == scheme
+        && rest.len() > suffix.len() + 1
+        && rest.ends_with(suffix)
+        && rest.as_bytes()[rest.len() - suffix.len() - 1] == b'.'
 }
 
 /// A WebSocket server bound to a TCP address.
@@ -223,6 +290,9 @@ impl Server {
         router: Router,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
+        if let Err(problem) = router.validate() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
+        }
         let shared = Arc::new(Shared {
             router,
             config: self.config,
@@ -345,6 +415,17 @@ async fn serve_http_route(
 }
 
 fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|value| value.to_str().unwrap_or("\u{0}"));
+    if shared.router.has_route(request.uri().path()) && !shared.config.origin_allowed(origin) {
+        tracing::info!(
+            origin = origin.unwrap_or("<none>"),
+            "upgrade refused: origin not allowed"
+        );
+        return text_response(StatusCode::FORBIDDEN, "origin not allowed");
+    }
     let pending = match shared.router.connection_from_parts(
         request.uri(),
         request.headers().clone(),
@@ -448,4 +529,36 @@ fn text_response(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_patterns() {
+        let config = ServerConfig::new().allowed_origins([
+            "https://app.example.com",
+            "http://localhost:8000/",
+            "https://*.trusted.org",
+        ]);
+        assert!(config.origin_allowed(Some("https://app.example.com")));
+        assert!(config.origin_allowed(Some("HTTPS://APP.EXAMPLE.COM")));
+        assert!(config.origin_allowed(Some("http://localhost:8000")));
+        assert!(config.origin_allowed(Some("https://a.trusted.org")));
+        assert!(config.origin_allowed(Some("https://a.b.trusted.org")));
+        assert!(!config.origin_allowed(Some("https://trusted.org")));
+        assert!(!config.origin_allowed(Some("https://eviltrusted.org")));
+        assert!(!config.origin_allowed(Some("http://a.trusted.org")));
+        assert!(!config.origin_allowed(Some("https://evil.com")));
+        assert!(!config.origin_allowed(Some("null")));
+        assert!(config.origin_allowed(None));
+        assert!(!config.clone().require_origin(true).origin_allowed(None));
+        assert!(ServerConfig::new().origin_allowed(Some("https://anything")));
+        assert!(
+            ServerConfig::new()
+                .allowed_origins(["*"])
+                .origin_allowed(Some("https://x"))
+        );
+    }
 }

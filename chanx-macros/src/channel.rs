@@ -17,8 +17,11 @@ const CHANNEL_KEYS: &[&str] = &[
     "send_completion",
     "send_group_complete",
     "send_event_complete",
+    "send_authentication",
+    "authenticator",
+    "permissions",
 ];
-const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output"];
+const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output", "permission"];
 const MARKERS: &[&str] = &[
     "ws_handler",
     "event_handler",
@@ -35,6 +38,9 @@ struct ChannelArgs {
     send_completion: bool,
     send_group_complete: bool,
     send_event_complete: bool,
+    send_authentication: Option<bool>,
+    authenticator: Option<Type>,
+    permissions: Vec<Type>,
 }
 
 fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
@@ -45,6 +51,9 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut send_completion = Once::default();
     let mut send_group_complete = Once::default();
     let mut send_event_complete = Once::default();
+    let mut send_authentication = Once::default();
+    let mut authenticator = Once::default();
+    let mut permissions = Once::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             name.set(&meta, attr::parse_str(&meta)?)
@@ -64,6 +73,12 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
             send_group_complete.set(&meta, attr::parse_flag(&meta)?)
         } else if meta.path.is_ident("send_event_complete") {
             send_event_complete.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("send_authentication") {
+            send_authentication.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("authenticator") {
+            authenticator.set(&meta, meta.value()?.parse::<Type>()?)
+        } else if meta.path.is_ident("permissions") {
+            permissions.set(&meta, parse_type_list(&meta)?)
         } else {
             Err(attr::unknown_key(&meta, "#[channel]", CHANNEL_KEYS))
         }
@@ -79,6 +94,25 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
         send_completion: send_completion.value.unwrap_or(false),
         send_group_complete: send_group_complete.value.unwrap_or(false),
         send_event_complete: send_event_complete.value.unwrap_or(false),
+        send_authentication: send_authentication.value,
+        authenticator: authenticator.value,
+        permissions: permissions.value.unwrap_or_default(),
+    }
+}
+
+/// `T` or `[T, U, …]`.
+fn parse_type_list(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<Type>> {
+    let input = meta.value()?;
+    if input.peek(syn::token::Bracket) {
+        let content;
+        syn::bracketed!(content in input);
+        Ok(
+            syn::punctuated::Punctuated::<Type, syn::Token![,]>::parse_terminated(&content)?
+                .into_iter()
+                .collect(),
+        )
+    } else {
+        Ok(vec![input.parse::<Type>()?])
     }
 }
 
@@ -125,6 +159,7 @@ struct HandlerArgs {
     description: Option<LitStr>,
     tags: Vec<LitStr>,
     outputs: Vec<Type>,
+    permissions: Vec<Type>,
 }
 
 fn parse_handler_args(attribute: &syn::Attribute, kind: Kind, errors: &mut Errors) -> HandlerArgs {
@@ -135,6 +170,7 @@ fn parse_handler_args(attribute: &syn::Attribute, kind: Kind, errors: &mut Error
     let mut description = Once::default();
     let mut tags = Once::default();
     let mut outputs = Once::default();
+    let mut permissions = Once::default();
     let result = attribute.parse_nested_meta(|meta| {
         if meta.path.is_ident("summary") {
             summary.set(&meta, attr::parse_str(&meta)?)
@@ -143,17 +179,9 @@ fn parse_handler_args(attribute: &syn::Attribute, kind: Kind, errors: &mut Error
         } else if meta.path.is_ident("tags") {
             tags.set(&meta, attr::parse_str_list(&meta)?)
         } else if meta.path.is_ident("output") {
-            let input = meta.value()?;
-            let types = if input.peek(syn::token::Bracket) {
-                let content;
-                syn::bracketed!(content in input);
-                syn::punctuated::Punctuated::<Type, syn::Token![,]>::parse_terminated(&content)?
-                    .into_iter()
-                    .collect()
-            } else {
-                vec![input.parse::<Type>()?]
-            };
-            outputs.set(&meta, types)
+            outputs.set(&meta, parse_type_list(&meta)?)
+        } else if meta.path.is_ident("permission") {
+            permissions.set(&meta, parse_type_list(&meta)?)
         } else {
             Err(attr::unknown_key(
                 &meta,
@@ -170,6 +198,7 @@ fn parse_handler_args(attribute: &syn::Attribute, kind: Kind, errors: &mut Error
         description: description.value,
         tags: tags.value.unwrap_or_default(),
         outputs: outputs.value.unwrap_or_default(),
+        permissions: permissions.value.unwrap_or_default(),
     }
 }
 
@@ -569,6 +598,15 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
     let send_completion = args.send_completion;
     let send_group_complete = args.send_group_complete;
     let send_event_complete = args.send_event_complete;
+    let send_authentication = args
+        .send_authentication
+        .unwrap_or(args.authenticator.is_some() || !args.permissions.is_empty());
+    let authenticated = args.authenticator.is_some();
+    let authenticator = match &args.authenticator {
+        Some(ty) => quote!(#ty),
+        None => quote!(::chanx_core::__private::NoAuthenticator),
+    };
+    let channel_permissions = &args.permissions;
 
     let metas = model.handlers.iter().map(|handler| {
         let method = handler.method.to_string();
@@ -621,8 +659,16 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         let reply = quote_spanned! {handler.output.span()=>
             ::chanx_core::__private::reply(Self::#method(self, #ctx_arg message).await, envelope)
         };
+        let permissions = &handler.args.permissions;
         quote! {
             if <#input as ::chanx_core::Message>::has_action(action) {
+                #(
+                    if let ::core::result::Result::Err(denied) =
+                        ::chanx_core::__private::check_permission::<#permissions>(ctx).await
+                    {
+                        return ::chanx_core::__private::Outcome::Denied(denied);
+                    }
+                )*
                 let message = match ::chanx_core::__private::decode::<#input>(envelope) {
                     ::core::result::Result::Ok(message) => message,
                     ::core::result::Result::Err(outcome) => return outcome,
@@ -689,7 +735,20 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
             const CONFIG: ::chanx_core::ConsumerConfig = ::chanx_core::ConsumerConfig::new()
                 .send_completion(#send_completion)
                 .send_group_complete(#send_group_complete)
-                .send_event_complete(#send_event_complete);
+                .send_event_complete(#send_event_complete)
+                .send_authentication(#send_authentication);
+
+            type Authenticator = #authenticator;
+
+            const AUTHENTICATED: bool = #authenticated;
+
+            async fn check_permissions(
+                ctx: &::chanx_core::Context,
+            ) -> ::core::result::Result<(), ::chanx_core::__private::Denied> {
+                let _ = ctx;
+                #(::chanx_core::__private::check_permission::<#channel_permissions>(ctx).await?;)*
+                ::core::result::Result::Ok(())
+            }
 
             async fn connect(
                 ctx: &::chanx_core::Context,

@@ -3,9 +3,19 @@
 //! sender included, so every client renders messages from the server's echo)
 //! and to nobody else. With `--layer redis`, rooms span server processes.
 //!
+//! Users authenticate with a token (`?token=…` or `Authorization: Bearer`).
+//! Rooms are public unless listed in [`Rooms`]; in a private room anyone
+//! authenticated may listen, but only its members may post (an object-level
+//! permission, [`CanPostInRoom`]).
+//!
 //! Run with `cargo run -p chanx-example-chat -- --addr 127.0.0.1:8000`, then
-//! connect to `ws://127.0.0.1:8000/ws/chat/lobby?name=alice`.
+//! connect to `ws://127.0.0.1:8000/ws/chat/lobby?token=alice-token`. The demo
+//! users are in [`demo_users`]; `kitchen` is private to alice and carol.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chanx_core::auth::{BearerToken, Denied, IsAuthenticated, Permission, TokenVerifier};
 use chanx_core::layer::LayerError;
 use chanx_core::messages::{Ping, Pong};
 use chanx_core::{Context, Message, Router, channel};
@@ -23,7 +33,7 @@ pub struct NewChatMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Message)]
 #[message(action = "chat_message")]
 pub struct ChatMessage {
-    /// Who sent it (the `name` query parameter, or `anonymous`).
+    /// Who sent it (the authenticated user).
     pub sender: String,
     /// The room.
     pub room: String,
@@ -39,6 +49,77 @@ pub struct JoinedRoom {
     pub room: String,
 }
 
+/// Token → user name.
+#[derive(Debug, Clone)]
+pub struct DemoUsers(HashMap<String, String>);
+
+/// The demo users: `alice-token`, `bob-token` and `carol-token`.
+#[must_use]
+pub fn demo_users() -> DemoUsers {
+    DemoUsers(
+        ["alice", "bob", "carol"]
+            .into_iter()
+            .map(|name| (format!("{name}-token"), name.to_owned()))
+            .collect(),
+    )
+}
+
+impl TokenVerifier for DemoUsers {
+    type Identity = String;
+
+    async fn verify(&self, token: &str, _ctx: &Context) -> Option<String> {
+        self.0.get(token).cloned()
+    }
+}
+
+/// The private rooms and their members (shared state); other rooms are
+/// public.
+#[derive(Debug, Clone)]
+pub struct Rooms(Arc<HashMap<String, Vec<String>>>);
+
+impl Rooms {
+    /// `kitchen`, private to alice and carol.
+    #[must_use]
+    pub fn demo() -> Self {
+        Self(Arc::new(HashMap::from([(
+            "kitchen".to_owned(),
+            vec!["alice".to_owned(), "carol".to_owned()],
+        )])))
+    }
+
+    /// Whether `user` may post in `room`.
+    #[must_use]
+    pub fn may_post(&self, room: &str, user: &str) -> bool {
+        self.0
+            .get(room)
+            .is_none_or(|members| members.iter().any(|member| member == user))
+    }
+}
+
+/// Object-level permission: loads the room named in the path and checks the
+/// user against its members.
+#[derive(Debug)]
+pub struct CanPostInRoom;
+
+impl Permission for CanPostInRoom {
+    async fn check(ctx: &Context) -> Result<(), Denied> {
+        let user = ctx
+            .identity::<String>()
+            .ok_or_else(|| Denied::unauthorized("Authentication credentials were not provided."))?;
+        let rooms = ctx
+            .state::<Rooms>()
+            .ok_or_else(|| Denied::forbidden("No rooms are configured."))?;
+        let room = ctx.param("room").unwrap_or_default();
+        if rooms.may_post(room, user) {
+            Ok(())
+        } else {
+            Err(Denied::forbidden(format!(
+                "Only members of {room} may post in it."
+            )))
+        }
+    }
+}
+
 /// One member of one room.
 #[derive(Debug)]
 pub struct ChatConsumer {
@@ -47,17 +128,18 @@ pub struct ChatConsumer {
 }
 
 /// Room chat: messages go to the members of the room in the path.
-#[channel(name = "chat", groups = ["chat_{room}"], tags = ["chat"])]
+#[channel(
+    name = "chat",
+    groups = ["chat_{room}"],
+    authenticator = BearerToken<DemoUsers>,
+    permissions = [IsAuthenticated],
+    tags = ["chat"]
+)]
 impl ChatConsumer {
     #[on_connect]
     async fn new(ctx: &Context) -> Self {
-        let name = ctx
-            .query_param("name")
-            .map(|name| name.chars().take(32).collect::<String>())
-            .filter(|name| !name.trim().is_empty())
-            .unwrap_or_else(|| "anonymous".to_owned());
         Self {
-            name,
+            name: ctx.identity::<String>().cloned().unwrap_or_default(),
             room: ctx.param("room").unwrap_or_default().to_owned(),
         }
     }
@@ -70,8 +152,9 @@ impl ChatConsumer {
         }
     }
 
-    /// Send a message to everyone in the room.
-    #[ws_handler(summary = "Post a message to the room", output = ChatMessage)]
+    /// Send a message to everyone in the room; members only in a private
+    /// room.
+    #[ws_handler(summary = "Post a message to the room", output = ChatMessage, permission = CanPostInRoom)]
     async fn new_chat_message(
         &mut self,
         ctx: &Context,
@@ -92,7 +175,11 @@ impl ChatConsumer {
     }
 }
 
-/// The application: `/ws/chat/{room}` served by [`ChatConsumer`].
+/// The application: `/ws/chat/{room}` served by [`ChatConsumer`], with the
+/// demo users and rooms.
 pub fn app() -> Router {
-    Router::new().route::<ChatConsumer>("/ws/chat/{room}")
+    Router::new()
+        .route::<ChatConsumer>("/ws/chat/{room}")
+        .with_authenticator(BearerToken::new(demo_users()))
+        .with_state(Rooms::demo())
 }

@@ -13,6 +13,8 @@ async fn join(
     room: &str,
 ) -> Communicator {
     let mut client = connect.await;
+    let auth = client.receive_json().await.unwrap();
+    assert_eq!(auth["payload"]["status_code"], 200, "{auth}");
     let joined: JoinedRoom = client.receive_message().await.unwrap();
     assert_eq!(joined.room, room);
     client
@@ -33,9 +35,9 @@ async fn a_message_reaches_its_room_only() {
         let server = &server;
         async move { server.connect(path).await.unwrap() }
     };
-    let mut alice = join(connect("/ws/chat/lobby?name=alice"), "lobby").await;
-    let mut bob = join(connect("/ws/chat/lobby?name=bob"), "lobby").await;
-    let mut carol = join(connect("/ws/chat/kitchen?name=carol"), "kitchen").await;
+    let mut alice = join(connect("/ws/chat/lobby?token=alice-token"), "lobby").await;
+    let mut bob = join(connect("/ws/chat/lobby?token=bob-token"), "lobby").await;
+    let mut carol = join(connect("/ws/chat/kitchen?token=carol-token"), "kitchen").await;
 
     alice
         .send_message(&NewChatMessage {
@@ -69,6 +71,72 @@ async fn a_message_reaches_its_room_only() {
 }
 
 #[tokio::test]
+async fn only_members_post_in_a_private_room() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut alice = join(
+        async {
+            server
+                .connect("/ws/chat/kitchen?token=alice-token")
+                .await
+                .unwrap()
+        },
+        "kitchen",
+    )
+    .await;
+    let mut bob = join(
+        async {
+            server
+                .connect("/ws/chat/kitchen?token=bob-token")
+                .await
+                .unwrap()
+        },
+        "kitchen",
+    )
+    .await;
+
+    bob.send_message(&NewChatMessage {
+        message: "let me in".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        bob.receive_json().await.unwrap(),
+        serde_json::json!({"action":"error","payload":{"status_code":403,"detail":"Only members of kitchen may post in it."}})
+    );
+    alice
+        .receive_nothing(Duration::from_millis(100))
+        .await
+        .unwrap();
+
+    // Bob's connection stays open: he still reads the room.
+    alice
+        .send_message(&NewChatMessage {
+            message: "dinner at 8".into(),
+        })
+        .await
+        .unwrap();
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(
+            client.receive_message::<ChatMessage>().await.unwrap(),
+            said("alice", "kitchen", "dinner at 8")
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_without_a_token_is_refused() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut client = server.connect("/ws/chat/lobby").await.unwrap();
+    assert_eq!(
+        client.receive_json().await.unwrap()["payload"]["status_code"],
+        401
+    );
+    client.assert_closed(4401).await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn rooms_span_two_processes_with_redis() {
     let redis = RedisServer::start().unwrap();
     let args = ["--layer", "redis", "--redis-url", &redis.url()];
@@ -77,7 +145,7 @@ async fn rooms_span_two_processes_with_redis() {
 
     let mut alice = join(
         async {
-            Communicator::connect_tcp(first.addr(), "/ws/chat/lobby?name=alice")
+            Communicator::connect_tcp(first.addr(), "/ws/chat/lobby?token=alice-token")
                 .await
                 .unwrap()
         },
@@ -86,7 +154,7 @@ async fn rooms_span_two_processes_with_redis() {
     .await;
     let mut bob = join(
         async {
-            Communicator::connect_tcp(second.addr(), "/ws/chat/lobby?name=bob")
+            Communicator::connect_tcp(second.addr(), "/ws/chat/lobby?token=bob-token")
                 .await
                 .unwrap()
         },
@@ -95,7 +163,7 @@ async fn rooms_span_two_processes_with_redis() {
     .await;
     let mut carol = join(
         async {
-            Communicator::connect_tcp(second.addr(), "/ws/chat/kitchen?name=carol")
+            Communicator::connect_tcp(second.addr(), "/ws/chat/kitchen?token=carol-token")
                 .await
                 .unwrap()
         },
