@@ -102,7 +102,6 @@ impl HookOutcome {
 }
 
 /// Static description of a consumer, read by documentation generators.
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct ChannelMeta {
     /// The channel name (`#[channel(name = …)]`, default: the type name).
@@ -118,6 +117,22 @@ pub struct ChannelMeta {
     pub groups: &'static [&'static str],
     /// Every handler, in declaration order.
     pub handlers: &'static [HandlerMeta],
+    /// Appends the messages the consumer sends on its own (`sends = […]` and
+    /// the `#[post_authentication]` hook's return type).
+    pub sends: fn(&mut Vec<MessageMeta>),
+}
+
+impl fmt::Debug for ChannelMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelMeta")
+            .field("name", &self.name)
+            .field("type_name", &self.type_name)
+            .field("description", &self.description)
+            .field("tags", &self.tags)
+            .field("groups", &self.groups)
+            .field("handlers", &self.handlers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChannelMeta {
@@ -130,6 +145,7 @@ impl ChannelMeta {
         tags: &'static [&'static str],
         groups: &'static [&'static str],
         handlers: &'static [HandlerMeta],
+        sends: fn(&mut Vec<MessageMeta>),
     ) -> Self {
         Self {
             name,
@@ -138,7 +154,16 @@ impl ChannelMeta {
             tags,
             groups,
             handlers,
+            sends,
         }
+    }
+
+    /// The messages the consumer sends on its own, collected.
+    #[must_use]
+    pub fn sent_messages(&self) -> Vec<MessageMeta> {
+        let mut out = Vec::new();
+        (self.sends)(&mut out);
+        out
     }
 
     /// The actions clients may send, in declaration order.

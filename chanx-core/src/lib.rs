@@ -86,6 +86,7 @@
 
 extern crate self as chanx_core;
 
+pub mod asyncapi;
 pub mod auth;
 mod connection;
 pub mod consumer;

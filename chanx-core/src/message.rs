@@ -123,6 +123,8 @@ pub struct MessageMeta {
     pub description: Option<&'static str>,
     /// JSON Schema of the payload.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// Decodes a whole frame as this message (to check documented examples).
+    pub decode: fn(&str) -> Result<(), DecodeError>,
 }
 
 impl MessageMeta {
@@ -134,6 +136,7 @@ impl MessageMeta {
             name,
             description,
             schema: |generator| generator.subschema_for::<M>(),
+            decode: |text| M::from_json(text).map(drop),
         }
     }
 }

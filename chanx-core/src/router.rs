@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::asyncapi::{AsyncApi, RouteDoc};
 use crate::auth::Authenticator;
 use crate::connection::{self, BoxTransport, ConnectionParams};
 use crate::consumer::{ChannelMeta, Consumer};
@@ -42,6 +43,7 @@ pub struct Router {
     state: Arc<Extensions>,
     authenticators: Arc<Extensions>,
     layer: Layer,
+    asyncapi: Option<Arc<AsyncApi>>,
 }
 
 #[derive(Clone)]
@@ -164,6 +166,35 @@ impl Router {
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
         Arc::make_mut(&mut self.state).insert(state);
         self
+    }
+
+    /// Serves the AsyncAPI document of this router at `GET /asyncapi.json`
+    /// (see [`crate::asyncapi`]). Only `servers` may differ from what
+    /// [`AsyncApi::to_json`] writes: without configured servers, the served
+    /// document names the request's host.
+    pub fn with_asyncapi(mut self, api: AsyncApi) -> Self {
+        self.asyncapi = Some(Arc::new(api));
+        self
+    }
+
+    /// The AsyncAPI settings given to [`Router::with_asyncapi`].
+    #[must_use]
+    pub fn asyncapi(&self) -> Option<&AsyncApi> {
+        self.asyncapi.as_deref()
+    }
+
+    /// The AsyncAPI document as pretty JSON, if [`Router::with_asyncapi`] was
+    /// called: what the emit command writes.
+    #[must_use]
+    pub fn asyncapi_json(&self) -> Option<String> {
+        Some(self.asyncapi.as_deref()?.to_json(self))
+    }
+
+    pub(crate) fn route_docs(&self) -> Vec<RouteDoc> {
+        self.routes
+            .iter()
+            .map(|route| route.runner.doc(route.pattern.source.clone(), self))
+            .collect()
     }
 
     /// Registers the authenticator instance used by every consumer that names
@@ -345,6 +376,7 @@ trait Runner: Send + Sync + 'static {
     fn run(&self, transport: BoxTransport, params: ConnectionParams) -> BoxFuture<'static, ()>;
     fn channel(&self) -> &'static ChannelMeta;
     fn validate(&self, router: &Router) -> Result<(), String>;
+    fn doc(&self, path: String, router: &Router) -> RouteDoc;
 }
 
 struct ConsumerRunner<C>(PhantomData<fn() -> C>);
@@ -371,6 +403,23 @@ impl<C: Consumer> Runner for ConsumerRunner<C> {
             ));
         }
         Ok(())
+    }
+
+    fn doc(&self, path: String, router: &Router) -> RouteDoc {
+        let credentials = if C::AUTHENTICATED {
+            router
+                .authenticator::<C::Authenticator>()
+                .map(Authenticator::credentials)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        RouteDoc {
+            path,
+            channel: C::CHANNEL,
+            config: C::CONFIG,
+            credentials,
+        }
     }
 }
 

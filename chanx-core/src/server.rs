@@ -294,6 +294,7 @@ impl Server {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
         }
         let shared = Arc::new(Shared {
+            asyncapi: std::sync::OnceLock::new(),
             router,
             config: self.config,
             shutdown: CancellationToken::new(),
@@ -339,6 +340,7 @@ impl Server {
 }
 
 struct Shared {
+    asyncapi: std::sync::OnceLock<serde_json::Value>,
     router: Router,
     config: ServerConfig,
     shutdown: CancellationToken,
@@ -373,6 +375,12 @@ async fn serve_http(stream: TcpStream, shared: Arc<Shared>) {
 }
 
 async fn handle(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    if request.uri().path() == ASYNCAPI_PATH
+        && request.method() == Method::GET
+        && let Some(response) = serve_asyncapi(&request, shared)
+    {
+        return response;
+    }
     let wants_upgrade = request.headers().contains_key(header::UPGRADE);
     if !wants_upgrade || !shared.router.has_route(request.uri().path()) {
         match shared
@@ -392,6 +400,41 @@ async fn handle(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Fu
         }
     }
     upgrade(request, shared)
+}
+
+const ASYNCAPI_PATH: &str = "/asyncapi.json";
+
+/// The router's AsyncAPI document, built once; without configured servers
+/// the request's host is named.
+fn serve_asyncapi(
+    request: &Request<Incoming>,
+    shared: &Arc<Shared>,
+) -> Option<Response<Full<Bytes>>> {
+    let api = shared.router.asyncapi()?;
+    let document = shared.asyncapi.get_or_init(|| api.document(&shared.router));
+    let body = if api.has_servers() {
+        crate::asyncapi::render(document)
+    } else {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("localhost");
+        let mut document = document.clone();
+        if let serde_json::Value::Object(map) = &mut document {
+            map.insert(
+                "servers".into(),
+                crate::asyncapi::AsyncApi::servers_for_host(host, "ws"),
+            );
+        }
+        crate::asyncapi::render(&document)
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Some(response)
 }
 
 async fn serve_http_route(

@@ -20,6 +20,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "send_authentication",
     "authenticator",
     "permissions",
+    "sends",
 ];
 const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output", "permission"];
 const MARKERS: &[&str] = &[
@@ -41,6 +42,7 @@ struct ChannelArgs {
     send_authentication: Option<bool>,
     authenticator: Option<Type>,
     permissions: Vec<Type>,
+    sends: Vec<Type>,
 }
 
 fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
@@ -54,6 +56,7 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut send_authentication = Once::default();
     let mut authenticator = Once::default();
     let mut permissions = Once::default();
+    let mut sends = Once::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             name.set(&meta, attr::parse_str(&meta)?)
@@ -79,6 +82,8 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
             authenticator.set(&meta, meta.value()?.parse::<Type>()?)
         } else if meta.path.is_ident("permissions") {
             permissions.set(&meta, parse_type_list(&meta)?)
+        } else if meta.path.is_ident("sends") {
+            sends.set(&meta, parse_type_list(&meta)?)
         } else {
             Err(attr::unknown_key(&meta, "#[channel]", CHANNEL_KEYS))
         }
@@ -97,6 +102,7 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
         send_authentication: send_authentication.value,
         authenticator: authenticator.value,
         permissions: permissions.value.unwrap_or_default(),
+        sends: sends.value.unwrap_or_default(),
     }
 }
 
@@ -232,6 +238,7 @@ struct Handler {
 struct Hook {
     method: syn::Ident,
     takes_ctx: bool,
+    output: Type,
 }
 
 #[derive(Default)]
@@ -545,6 +552,7 @@ fn check_on_connect(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> 
     is_async.then(|| Hook {
         method: function.sig.ident.clone(),
         takes_ctx,
+        output: syn::parse_quote!(()),
     })
 }
 
@@ -563,9 +571,11 @@ fn check_post_authentication(function: &ImplItemFn, errors: &mut Errors) -> Opti
             return None;
         }
     };
+    let output = returned_type(function, errors)?;
     (is_async && has_receiver).then(|| Hook {
         method: function.sig.ident.clone(),
         takes_ctx,
+        output,
     })
 }
 
@@ -607,6 +617,11 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         None => quote!(::chanx_core::__private::NoAuthenticator),
     };
     let channel_permissions = &args.permissions;
+    let sends = &args.sends;
+    let hook_output = model.post_authentication.as_ref().map(|hook| {
+        let output = &hook.output;
+        quote!(<#output as ::chanx_core::__private::IntoReply>::describe(out);)
+    });
 
     let metas = model.handlers.iter().map(|handler| {
         let method = handler.method.to_string();
@@ -730,6 +745,11 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
                     #tags,
                     #groups,
                     &[#(#metas),*],
+                    |out| {
+                        let _ = &out;
+                        #hook_output
+                        #(<#sends as ::chanx_core::Message>::describe(out);)*
+                    },
                 );
 
             const CONFIG: ::chanx_core::ConsumerConfig = ::chanx_core::ConsumerConfig::new()

@@ -36,10 +36,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod asyncapi;
 mod capture;
 mod process;
 mod redis_server;
 
+pub use asyncapi::{assert_asyncapi_current, http_get};
 pub use capture::{CaptureLayer, Captured};
 pub use process::ServerProcess;
 pub use redis_server::{RedisServer, RedisServerError};

@@ -84,4 +84,9 @@ pub fn app() -> Router {
     Router::new()
         .route::<AssistantConsumer>("/ws/assistants")
         .with_authenticator(BearerToken::new(demo_tokens()))
+        .with_asyncapi(
+            chanx_core::asyncapi::AsyncApi::new("Assistant", env!("CARGO_PKG_VERSION"))
+                .description("The Chanx assistant behind token authentication.")
+                .server("local", "localhost:8000", "ws"),
+        )
 }

@@ -87,5 +87,11 @@ impl BenchConsumer {
 
 /// The application: `/ws/bench` served by [`BenchConsumer`].
 pub fn app() -> Router {
-    Router::new().route::<BenchConsumer>("/ws/bench")
+    Router::new()
+        .route::<BenchConsumer>("/ws/bench")
+        .with_asyncapi(
+            chanx_core::asyncapi::AsyncApi::new("Bench", env!("CARGO_PKG_VERSION"))
+                .description("The fixed protocol used to compare chanx with other implementations.")
+                .server("local", "localhost:8000", "ws"),
+        )
 }

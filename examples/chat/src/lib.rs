@@ -182,4 +182,9 @@ pub fn app() -> Router {
         .route::<ChatConsumer>("/ws/chat/{room}")
         .with_authenticator(BearerToken::new(demo_users()))
         .with_state(Rooms::demo())
+        .with_asyncapi(
+            chanx_core::asyncapi::AsyncApi::new("Room Chat", env!("CARGO_PKG_VERSION"))
+                .description("Chanx tutorial part 2: room chat over channel layers, with token authentication.")
+                .server("local", "localhost:8000", "ws"),
+        )
 }

@@ -106,4 +106,9 @@ pub fn app() -> Router {
     Router::new()
         .route::<NotificationConsumer>("/ws/notifications/{user}")
         .http(Method::POST, "/notify", notify)
+        .with_asyncapi(
+            chanx_core::asyncapi::AsyncApi::new("Notifications", env!("CARGO_PKG_VERSION"))
+                .description("Events pushed to clients from outside the WebSocket.")
+                .server("local", "localhost:8000", "ws"),
+        )
 }

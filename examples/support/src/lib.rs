@@ -12,7 +12,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// The Redis URL used with `--layer redis` when `--redis-url` is not given.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
 
-const USAGE: &str = "options: [--addr HOST:PORT] [--layer memory|redis] [--redis-url URL]";
+const USAGE: &str =
+    "options: [--addr HOST:PORT] [--layer memory|redis] [--redis-url URL] [--emit-asyncapi PATH|-]";
 
 /// Which channel layer to run with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Options {
     pub addr: SocketAddr,
     /// The channel layer.
     pub layer: LayerChoice,
+    /// Write the AsyncAPI document here (`-` for standard output) and exit.
+    pub emit_asyncapi: Option<String>,
 }
 
 /// Parses `--addr HOST:PORT`, `--layer memory|redis` and `--redis-url URL`
@@ -46,6 +49,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
     let mut addr = DEFAULT_ADDR.to_owned();
     let mut layer = "memory".to_owned();
     let mut redis_url: Option<String> = None;
+    let mut emit_asyncapi: Option<String> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -64,6 +68,9 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
             "--addr" => addr = value("HOST:PORT")?,
             "--layer" => layer = value("memory or redis")?,
             "--redis-url" => redis_url = Some(value("redis://HOST:PORT/")?),
+            "--emit-asyncapi" => {
+                emit_asyncapi = Some(value("a file path, or - for standard output")?)
+            }
             "--help" | "-h" => return Err(USAGE.to_owned()),
             _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
         }
@@ -77,7 +84,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
         "redis" => LayerChoice::Redis(redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned())),
         other => return Err(format!("--layer {other:?}: expected memory or redis")),
     };
-    Ok(Options { addr, layer })
+    Ok(Options {
+        addr,
+        layer,
+        emit_asyncapi,
+    })
 }
 
 /// Parses the command line, sets up logging (`RUST_LOG`, default `info`),
@@ -96,6 +107,9 @@ pub async fn run(name: &str, app: Router) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &options.emit_asyncapi {
+        return emit_asyncapi(name, &app, path);
+    }
     let app = match &options.layer {
         LayerChoice::Memory => app,
         LayerChoice::Redis(url) => match RedisLayer::connect(url).await {
@@ -124,6 +138,27 @@ pub async fn run(name: &str, app: Router) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{name}: server failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `app`'s AsyncAPI document to `path` (`-`: standard output).
+fn emit_asyncapi(name: &str, app: &Router, path: &str) -> ExitCode {
+    let Some(document) = app.asyncapi_json() else {
+        eprintln!("{name}: this app has no AsyncAPI settings (Router::with_asyncapi)");
+        return ExitCode::FAILURE;
+    };
+    let written = if path == "-" {
+        use std::io::Write;
+        std::io::stdout().write_all(document.as_bytes())
+    } else {
+        std::fs::write(path, document)
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: cannot write {path}: {error}");
             ExitCode::FAILURE
         }
     }

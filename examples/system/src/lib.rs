@@ -61,5 +61,13 @@ impl SystemMessageConsumer {
 
 /// The application: `/ws/system` served by [`SystemMessageConsumer`].
 pub fn app() -> Router {
-    Router::new().route::<SystemMessageConsumer>("/ws/system")
+    Router::new()
+        .route::<SystemMessageConsumer>("/ws/system")
+        .with_asyncapi(
+            chanx_core::asyncapi::AsyncApi::new("System Messages", env!("CARGO_PKG_VERSION"))
+                .description(
+                    "Chanx tutorial part 1: a direct echo WebSocket without channel layers.",
+                )
+                .server("local", "localhost:8000", "ws"),
+        )
 }

@@ -1,0 +1,372 @@
+//! The AsyncAPI document: structure, naming rules, determinism, `$ref`s,
+//! security schemes and examples. Every document built here is also written
+//! to `target/tmp/asyncapi/` for the official parser (run by scripts/test).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chanx_core::asyncapi::{AsyncApi, check_examples};
+use chanx_core::auth::{BearerToken, SessionCookie, SessionLookup, TokenVerifier};
+use chanx_core::layer::LayerError;
+use chanx_core::messages::{Ping, Pong};
+use chanx_core::{Context, Message, Router, channel};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+mod first {
+    use super::*;
+
+    /// A notice from the first consumer.
+    #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, Message)]
+    #[message(action = "notice")]
+    pub(super) struct Notice {
+        pub(super) text: String,
+    }
+}
+
+mod second {
+    use super::*;
+
+    /// A notice from the second consumer: same type name, other shape.
+    #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, Message)]
+    #[message(action = "notice")]
+    pub(super) struct Notice {
+        pub(super) level: u8,
+        pub(super) tags: Vec<String>,
+    }
+}
+
+/// A point inside a shape: lifted into `components.schemas`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+struct Point {
+    x: f64,
+    y: f64,
+}
+
+/// Draw a shape.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "draw")]
+struct Draw {
+    points: Vec<Point>,
+    color: Option<String>,
+    #[serde(rename = "zIndex")]
+    z_index: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "drawn")]
+struct Drawn(Point);
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "refresh")]
+struct Refresh;
+
+struct Tokens;
+
+impl TokenVerifier for Tokens {
+    type Identity = String;
+    async fn verify(&self, _token: &str, _ctx: &Context) -> Option<String> {
+        None
+    }
+}
+
+struct Sessions;
+
+impl SessionLookup for Sessions {
+    type Identity = String;
+    async fn lookup(&self, _id: &str, _ctx: &Context) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Default)]
+struct Canvas;
+
+/// A shared canvas.
+#[channel(
+    name = "canvas",
+    tags = ["drawing"],
+    groups = ["canvas_{board}"],
+    authenticator = BearerToken<Tokens>,
+    send_completion,
+    sends = [first::Notice]
+)]
+impl Canvas {
+    /// Draws and tells everyone.
+    #[ws_handler(summary = "Draw a shape", tags = ["write"], output = Drawn)]
+    async fn draw(&mut self, ctx: &Context, message: Draw) -> Result<(), LayerError> {
+        let first = message
+            .points
+            .first()
+            .cloned()
+            .unwrap_or(Point { x: 0.0, y: 0.0 });
+        ctx.broadcast(&Drawn(first)).await
+    }
+
+    #[event_handler(summary = "Redraw on request")]
+    async fn refresh(&mut self, _: Refresh) -> first::Notice {
+        first::Notice {
+            text: "redraw".into(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Alerts;
+
+#[channel(name = "alerts", authenticator = SessionCookie<Sessions>)]
+impl Alerts {
+    #[ws_handler]
+    async fn ping(&mut self, _: Ping) -> Pong {
+        Pong
+    }
+
+    #[event_handler]
+    async fn alert(&mut self, notice: second::Notice) -> second::Notice {
+        notice
+    }
+}
+
+fn api() -> AsyncApi {
+    AsyncApi::new("Test API", "1.2.3")
+        .description("Documents built by the tests")
+        .server("local", "localhost:9000", "ws")
+}
+
+fn router() -> Router {
+    Router::new()
+        .route::<Canvas>("/ws/boards/{board}")
+        .route::<Alerts>("/ws/alerts")
+        .route::<Canvas>("/ws/other/{board}")
+        .with_authenticator(BearerToken::new(Tokens))
+        .with_authenticator(SessionCookie::new(Sessions))
+}
+
+fn write_for_parser(name: &str, text: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("asyncapi");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
+}
+
+#[test]
+fn structure_of_a_document() {
+    let document = api().document(&router());
+    write_for_parser("canvas", &api().to_json(&router()));
+    assert_eq!(document["asyncapi"], "3.0.0");
+    assert_eq!(
+        document["info"],
+        json!({"title":"Test API","version":"1.2.3","description":"Documents built by the tests"})
+    );
+    assert_eq!(
+        document["servers"],
+        json!({"local": {"host": "localhost:9000", "protocol": "ws"}})
+    );
+
+    let canvas = &document["channels"]["canvas"];
+    assert_eq!(canvas["address"], "/ws/boards/{board}");
+    assert_eq!(canvas["description"], "A shared canvas.");
+    assert_eq!(canvas["tags"], json!([{"name": "drawing"}]));
+    assert!(canvas["parameters"]["board"]["description"].is_string());
+    assert_eq!(
+        canvas["bindings"]["ws"]["query"]["properties"]["token"]["type"],
+        "string"
+    );
+    assert!(canvas["bindings"]["ws"]["headers"]["properties"]["Authorization"].is_object());
+    let messages: Vec<&str> = canvas["messages"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Authentication",
+            "Complete",
+            "Draw",
+            "Drawn",
+            "ErrorMessage",
+            "Notice"
+        ]
+    );
+
+    let draw = &document["operations"]["canvas_draw"];
+    assert_eq!(draw["action"], "receive");
+    assert_eq!(draw["summary"], "Draw a shape");
+    assert_eq!(draw["description"], "Draws and tells everyone.");
+    assert_eq!(draw["tags"], json!([{"name": "write"}]));
+    assert_eq!(
+        draw["messages"],
+        json!([{"$ref": "#/channels/canvas/messages/Draw"}])
+    );
+    assert_eq!(
+        draw["reply"]["messages"],
+        json!([{"$ref": "#/channels/canvas/messages/Drawn"}])
+    );
+    assert_eq!(
+        draw["security"],
+        json!([{"$ref": "#/components/securitySchemes/bearerAuth"}, {"$ref": "#/components/securitySchemes/tokenQuery"}])
+    );
+    let refresh = &document["operations"]["canvas_refresh"];
+    assert_eq!(refresh["action"], "send");
+    assert_eq!(
+        refresh["messages"],
+        json!([{"$ref": "#/channels/canvas/messages/Notice"}])
+    );
+    assert_eq!(document["operations"]["canvas_sends"]["action"], "send");
+    let protocol = &document["operations"]["canvas_protocol"]["messages"];
+    assert_eq!(
+        protocol,
+        &json!([
+            {"$ref": "#/channels/canvas/messages/ErrorMessage"},
+            {"$ref": "#/channels/canvas/messages/Authentication"},
+            {"$ref": "#/channels/canvas/messages/Complete"}
+        ])
+    );
+
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearerAuth"]["type"], "http");
+    assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    assert_eq!(
+        schemes["tokenQuery"],
+        json!({"type":"httpApiKey","in":"query","name":"token","description":"The same token as a query parameter, for browsers"})
+    );
+    assert_eq!(schemes["sessionidCookie"]["in"], "cookie");
+
+    let draw_message = &document["components"]["messages"]["Draw"];
+    assert_eq!(draw_message["name"], "draw");
+    assert_eq!(
+        draw_message["correlationId"]["location"],
+        "$message.payload#/ref"
+    );
+    assert_eq!(
+        draw_message["payload"]["properties"]["action"]["const"],
+        "draw"
+    );
+    assert_eq!(
+        draw_message["payload"]["properties"]["payload"]["$ref"],
+        "#/components/schemas/Draw"
+    );
+}
+
+#[test]
+fn nested_definitions_are_lifted_and_every_ref_resolves() {
+    let document = api().document(&router());
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(
+        schemas["Draw"]["properties"]["points"]["items"]["$ref"],
+        "#/components/schemas/Point"
+    );
+    assert_eq!(schemas["Point"]["required"], json!(["x", "y"]));
+    // A field change shows in the document: the serde rename is honoured.
+    assert!(schemas["Draw"]["properties"]["zIndex"].is_object());
+    assert!(schemas["Draw"]["properties"].get("z_index").is_none());
+
+    let mut refs = Vec::new();
+    collect_refs(&document, &mut refs);
+    assert!(refs.len() > 20);
+    for reference in refs {
+        let pointer = reference.strip_prefix('#').unwrap();
+        assert!(
+            document.pointer(pointer).is_some(),
+            "dangling $ref {reference}"
+        );
+        assert!(
+            !reference.contains("/definitions/"),
+            "draft-07 definitions left behind: {reference}"
+        );
+    }
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "$ref" {
+                    out.push(value.as_str().unwrap().to_owned());
+                } else {
+                    collect_refs(value, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn collisions_are_named_deterministically() {
+    let document = api().document(&router());
+    let channels: Vec<&str> = document["channels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(channels, ["alerts", "canvas", "canvas_2"]);
+    assert_eq!(
+        document["channels"]["canvas_2"]["address"],
+        "/ws/other/{board}"
+    );
+    assert!(document["operations"]["canvas_2_draw"].is_object());
+
+    let messages = &document["components"]["messages"];
+    // The first `Notice` (route order) keeps the plain name; the other shape
+    // is qualified by its channel.
+    assert_eq!(
+        messages["Notice"]["payload"]["properties"]["payload"]["$ref"],
+        "#/components/schemas/Notice"
+    );
+    assert!(messages["Notice_alerts"].is_object());
+    assert_eq!(messages["Notice_alerts"]["title"], "Notice");
+    assert_eq!(
+        document["channels"]["canvas_2"]["messages"]["Notice"],
+        json!({"$ref": "#/components/messages/Notice"})
+    );
+    assert_eq!(
+        document["channels"]["alerts"]["messages"]["Notice_alerts"],
+        json!({"$ref": "#/components/messages/Notice_alerts"})
+    );
+}
+
+#[test]
+fn output_is_byte_identical() {
+    let first = api().to_json(&router());
+    let second = api().to_json(&router());
+    assert_eq!(first, second);
+    assert!(first.ends_with("}\n"));
+}
+
+#[test]
+fn every_example_decodes_into_its_type() {
+    let checked = check_examples(&api(), &router()).unwrap();
+    assert!(checked >= 9, "checked {checked}");
+    let document = api().document(&router());
+    assert_eq!(
+        document["components"]["messages"]["Draw"]["examples"][0]["payload"],
+        json!({"action":"draw","payload":{"color":"xxxxxx","points":[{"x":0.5,"y":0.5}],"zIndex":0}})
+    );
+}
+
+#[tokio::test]
+async fn a_router_without_servers_serves_the_request_host() {
+    let api = AsyncApi::new("No servers", "0.1.0");
+    let app = Router::new()
+        .route::<Alerts>("/ws/alerts")
+        .with_authenticator(SessionCookie::new(Sessions))
+        .with_asyncapi(api);
+    write_for_parser("no-servers", &app.asyncapi_json().unwrap());
+    let server = chanx_testing::TestServer::start(app.clone()).await.unwrap();
+    let (status, body) = chanx_testing::http_get(server.addr(), "/asyncapi.json")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let served: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        served["servers"],
+        json!({"default": {"host": server.addr().to_string(), "protocol": "ws"}})
+    );
+    let mut expected: Value = serde_json::from_str(&app.asyncapi_json().unwrap()).unwrap();
+    expected["servers"] = served["servers"].clone();
+    assert_eq!(served, expected, "only servers differ");
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,59 @@
+//! Checks for an app's AsyncAPI document.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use chanx_core::Router;
+use chanx_core::asyncapi::check_examples;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Asserts that the file at `committed` holds `router`'s current AsyncAPI
+/// document, and that every documented example decodes into its Rust type.
+///
+/// # Panics
+///
+/// When the router has no [`with_asyncapi`](Router::with_asyncapi) settings,
+/// when the file is missing or stale (the message names `refresh`, the
+/// command that rewrites it), or when an example does not decode.
+pub fn assert_asyncapi_current(router: &Router, committed: impl AsRef<Path>, refresh: &str) {
+    let Some(current) = router.asyncapi_json() else {
+        panic!("the router has no AsyncAPI settings: call Router::with_asyncapi");
+    };
+    let committed = committed.as_ref();
+    let on_disk = std::fs::read_to_string(committed).unwrap_or_default();
+    assert!(
+        on_disk == current,
+        "{} is stale (or missing): the code's AsyncAPI document has changed.\nRefresh it with:\n\n    {refresh}\n",
+        committed.display()
+    );
+    if let Some(api) = router.asyncapi()
+        && let Err(failures) = check_examples(api, router)
+    {
+        panic!(
+            "AsyncAPI examples that do not decode:\n{}",
+            failures.join("\n")
+        );
+    }
+}
+
+/// A minimal HTTP/1.1 GET; returns the status and the body.
+///
+/// # Errors
+///
+/// The connection fails or the response is not HTTP.
+pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response
+        .get(9..12)
+        .and_then(|status| status.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
