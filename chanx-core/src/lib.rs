@@ -76,6 +76,11 @@
 //!   [`Context::join`], [`Context::broadcast`], `#[event_handler]` and
 //!   [`Layer::send_event`], over the in-memory layer or Redis. A slow
 //!   receiver is closed with 1008 rather than stalling anyone.
+//! - **Authentication and permissions** ([`auth`]): `#[channel(authenticator
+//!   = …, permissions = […])]`, `#[ws_handler(permission = …)]`, Chanx's
+//!   `authentication` frame and 4401/4403 closes, origin allowlists.
+//! - **AsyncAPI 3.0** ([`asyncapi`]): the document for a router, from the
+//!   same metadata as dispatch; served at `/asyncapi.json`.
 //!
 //! # Cargo features
 //!

@@ -370,3 +370,72 @@ async fn a_router_without_servers_serves_the_request_host() {
     assert_eq!(served, expected, "only servers differ");
     server.stop().await.unwrap();
 }
+
+/// The same consumer over two versions of its input type: the only
+/// difference in the documents is the new field.
+mod versions {
+    use super::*;
+
+    pub(super) mod v1 {
+        use super::*;
+
+        #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+        #[message(action = "post")]
+        pub(crate) struct Post {
+            pub(crate) text: String,
+        }
+
+        #[derive(Default)]
+        pub(crate) struct Board;
+
+        #[channel(name = "board")]
+        impl Board {
+            #[ws_handler]
+            async fn post(&mut self, _: Post) {}
+        }
+    }
+
+    pub(super) mod v2 {
+        use super::*;
+
+        #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+        #[message(action = "post")]
+        pub(crate) struct Post {
+            pub(crate) text: String,
+            pub(crate) pinned: bool,
+        }
+
+        #[derive(Default)]
+        pub(crate) struct Board;
+
+        #[channel(name = "board")]
+        impl Board {
+            #[ws_handler]
+            async fn post(&mut self, _: Post) {}
+        }
+    }
+}
+
+#[test]
+fn a_new_field_shows_up_without_touching_anything_else() {
+    let before = api().document(&Router::new().route::<versions::v1::Board>("/ws/board"));
+    let after = api().document(&Router::new().route::<versions::v2::Board>("/ws/board"));
+    assert_ne!(before, after);
+    let mut patched = before.clone();
+    patched["components"]["schemas"]["Post"] = after["components"]["schemas"]["Post"].clone();
+    patched["components"]["messages"]["Post"]["examples"] =
+        after["components"]["messages"]["Post"]["examples"].clone();
+    assert_eq!(
+        patched, after,
+        "only the Post schema and its example change"
+    );
+    assert_eq!(
+        after["components"]["schemas"]["Post"]["properties"]["pinned"]["type"],
+        "boolean"
+    );
+    assert!(
+        before["components"]["schemas"]["Post"]["properties"]
+            .get("pinned")
+            .is_none()
+    );
+}
