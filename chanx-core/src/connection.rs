@@ -10,7 +10,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use http::Extensions;
@@ -25,6 +25,7 @@ use crate::consumer::{Consumer, Outcome};
 use crate::context::{ConnectionId, Context, Outbound, RequestInfo};
 use crate::layer::{GroupName, Inbox, InboxClosed, Layer, LayerMessage, MessageKind};
 use crate::message::Message as _;
+use crate::server::RateLimit;
 use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
 
@@ -56,6 +57,10 @@ pub(crate) struct ConnectionParams {
     pub(crate) outbound_capacity: usize,
     pub(crate) inbox_capacity: usize,
     pub(crate) write_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) handler_grace: Duration,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -77,6 +82,10 @@ pub(crate) enum EndReason {
     /// The connection's inbox overflowed: it could not keep up with its
     /// groups.
     TooSlow,
+    /// The client sent nothing, not even a pong, for the idle timeout.
+    Idle,
+    /// The client kept sending over its rate limit.
+    RateLimited,
     /// The server is shutting down.
     Shutdown,
 }
@@ -90,6 +99,8 @@ impl EndReason {
             Self::Protocol => (CloseCode::PROTOCOL_ERROR, "protocol error"),
             Self::InvalidUtf8 => (CloseCode::INVALID_DATA, "text frame is not UTF-8"),
             Self::TooSlow => (CloseCode::POLICY, "too slow: inbox full"),
+            Self::Idle => (CloseCode::GOING_AWAY, "idle timeout"),
+            Self::RateLimited => (CloseCode::POLICY, "rate limit exceeded"),
             Self::ClientClosed | Self::ServerClosed | Self::Transport => (CloseCode::NORMAL, ""),
         }
     }
@@ -98,14 +109,13 @@ impl EndReason {
 const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
 const GROUP_COMPLETE_FRAME: &str = r#"{"action":"group_complete","payload":null}"#;
 const EVENT_COMPLETE_FRAME: &str = r#"{"action":"event_complete","payload":null}"#;
-const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a handler in progress may run on after shutdown begins.
-const HANDLER_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"status_code":429,"detail":"Rate limit exceeded: slow down."}}"#;
 
 /// Runs one connection of consumer `C` to its end.
 pub(crate) async fn run<C: Consumer>(
     transport: BoxTransport,
-    params: ConnectionParams,
+    mut params: ConnectionParams,
 ) -> EndReason {
     let (sink, mut stream) = transport.split();
     let (tx, rx) = mpsc::channel(params.outbound_capacity.max(1));
@@ -119,8 +129,8 @@ pub(crate) async fn run<C: Consumer>(
     let ctx = Context::new(
         params.id,
         params.layer.clone(),
-        params.request,
-        params.state,
+        std::mem::take(&mut params.request),
+        Arc::clone(&params.state),
         tx,
     );
     let mut inbox = params
@@ -129,14 +139,14 @@ pub(crate) async fn run<C: Consumer>(
         .register(ctx.channel_name(), params.inbox_capacity);
 
     let end = tokio::select! {
-        end = drive::<C>(&ctx, &mut stream, &mut inbox, &params.authenticators, &params.shutdown) => end,
+        end = drive::<C>(&ctx, &mut stream, &mut inbox, &params) => end,
         // The writer is gone (dead peer, write timeout): stop reading too,
         // even in the middle of a handler.
         () = writer_failed.cancelled() => EndReason::Transport,
         // Shutting down: give the frame in hand a bounded time to finish.
         () = async {
             params.shutdown.cancelled().await;
-            tokio::time::sleep(HANDLER_GRACE).await;
+            tokio::time::sleep(params.handler_grace).await;
         } => EndReason::Shutdown,
     };
     tracing::debug!(?end, "connection loop ended");
@@ -166,10 +176,10 @@ async fn drive<C: Consumer>(
     ctx: &Context,
     stream: &mut (impl Stream<Item = Result<WsMessage, WsError>> + Unpin),
     inbox: &mut Inbox,
-    authenticators: &Extensions,
-    shutdown: &CancellationToken,
+    params: &ConnectionParams,
 ) -> EndReason {
-    let auth_data = match authenticate::<C>(ctx, authenticators).await {
+    let shutdown = &params.shutdown;
+    let auth_data = match authenticate::<C>(ctx, &params.authenticators).await {
         Ok(data) => data,
         Err(error) => {
             tracing::info!(
@@ -247,6 +257,13 @@ async fn drive<C: Consumer>(
         ),
     }
 
+    let mut last_heard = Instant::now();
+    let mut pinged = false;
+    let mut heartbeat = tokio::time::interval(params.ping_interval.min(params.idle_timeout));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.reset();
+    let mut bucket = params.rate_limit.map(TokenBucket::new);
+    let mut over_limit: u32 = 0;
     loop {
         if ctx.is_closing() {
             return EndReason::ServerClosed;
@@ -262,8 +279,37 @@ async fn drive<C: Consumer>(
                 }
                 continue;
             }
+            _ = heartbeat.tick() => {
+                let quiet = last_heard.elapsed();
+                if quiet >= params.idle_timeout {
+                    tracing::debug!(?quiet, "closing an idle connection");
+                    return EndReason::Idle;
+                }
+                if quiet >= params.ping_interval && !pinged {
+                    ctx.try_ping();
+                    pinged = true;
+                }
+                continue;
+            }
             frame = stream.next() => frame,
         };
+        last_heard = Instant::now();
+        pinged = false;
+        if let Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) = &frame
+            && let Some(bucket) = &mut bucket
+        {
+            if bucket.take() {
+                over_limit = 0;
+            } else {
+                over_limit += 1;
+                if over_limit > bucket.limit.burst {
+                    tracing::info!("closing a connection that keeps exceeding its rate limit");
+                    return EndReason::RateLimited;
+                }
+                send_static(ctx, RATE_LIMITED_FRAME).await;
+                continue;
+            }
+        }
         match frame {
             Some(Ok(WsMessage::Text(text))) => handle_text(&mut consumer, ctx, text.as_str()).await,
             Some(Ok(WsMessage::Binary(_))) => {
@@ -287,6 +333,37 @@ async fn drive<C: Consumer>(
                     _ => EndReason::Transport,
                 };
             }
+        }
+    }
+}
+
+/// A token bucket: `burst` tokens, refilled at `per_second`.
+struct TokenBucket {
+    limit: RateLimit,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            tokens: f64::from(limit.burst),
+            refilled: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens =
+            (self.tokens + elapsed * self.limit.per_second).min(f64::from(self.limit.burst));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -483,6 +560,10 @@ async fn write_loop(
                     }
                     Ok(true)
                 }
+                Outbound::Ping => sink
+                    .send(WsMessage::Ping(bytes::Bytes::new()))
+                    .await
+                    .map(|()| true),
                 Outbound::Close(code, reason) => {
                     let frame = CloseFrame {
                         code: code.to_tungstenite(),

@@ -52,6 +52,7 @@ pub(crate) struct RequestInfo {
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Text(Utf8Bytes),
+    Ping,
     Close(CloseCode, Utf8Bytes),
 }
 
@@ -373,6 +374,12 @@ impl Context {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Queues a ping unless the queue is full (a full queue means the peer is
+    /// busy reading, or dead: the write timeout handles that).
+    pub(crate) fn try_ping(&self) {
+        let _ = self.inner.outbound.try_send(Outbound::Ping);
     }
 
     /// Queues the close frame for the writer, after everything queued before.

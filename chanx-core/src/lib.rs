@@ -113,7 +113,7 @@ pub use context::{Broadcast, ConnectionId, Context, SendError};
 pub use layer::Layer;
 pub use message::{DecodeError, Message, SingleMessage};
 pub use router::{NoRoute, Router};
-pub use server::{Server, ServerConfig};
+pub use server::{RateLimit, Server, ServerConfig};
 pub use ws::CloseCode;
 
 /// The README's examples, compiled and run as doctests.

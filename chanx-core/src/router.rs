@@ -324,6 +324,10 @@ impl Router {
                 outbound_capacity: config.outbound_queue,
                 inbox_capacity: config.inbox_capacity,
                 write_timeout: config.write_timeout,
+                idle_timeout: config.idle_timeout,
+                ping_interval: config.ping_interval,
+                rate_limit: config.rate_limit,
+                handler_grace: config.shutdown_timeout,
                 shutdown,
             },
         })

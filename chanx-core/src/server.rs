@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,6 +53,40 @@ pub struct ServerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) require_origin: bool,
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) rate_limit: Option<RateLimit>,
+}
+
+/// A per-connection message rate limit: a token bucket refilled at
+/// `per_second` with room for `burst` messages.
+///
+/// A frame over the limit is not dispatched; the client gets
+/// `{"action":"error","payload":{"status_code":429,"detail":"Rate limit exceeded: slow down."}}`.
+/// After `burst` such frames in a row the connection is closed with 1008.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RateLimit {
+    /// Messages per second, sustained.
+    pub per_second: f64,
+    /// Messages allowed at once, and over-limit frames tolerated in a row.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `per_second` messages a second with a burst of `burst`.
+    #[must_use]
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        Self {
+            per_second: if per_second.is_finite() && per_second > 0.0 {
+                per_second
+            } else {
+                1.0
+            },
+            burst: burst.max(1),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -69,6 +104,10 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             allowed_origins: None,
             require_origin: false,
+            max_connections: 16 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
+            rate_limit: Some(RateLimit::new(1000.0, 2000)),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -77,7 +116,10 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The defaults: 1 MiB messages and frames, 4 KiB socket buffers, 256
     /// queued outbound frames and 1024 inbox messages per connection, 30 s
-    /// write and header-read timeouts, 10 s shutdown drain.
+    /// write and header-read timeouts, 16 384 connections, pings after 20 s
+    /// of silence and a close after 60 s, 1000 messages a second per
+    /// connection (burst 2000), and 10 s for handlers in progress at
+    /// shutdown.
     pub fn new() -> Self {
         Self::default()
     }
@@ -153,6 +195,34 @@ impl ServerConfig {
         self
     }
 
+    /// The most WebSocket connections served at once; further upgrades get
+    /// HTTP 503.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// Closes a connection that has sent nothing (not even a pong) for this
+    /// long. The server pings a quiet client every
+    /// [`ping_interval`](ServerConfig::ping_interval), so a live client
+    /// always answers in time.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a connection may stay quiet before the server pings it.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The per-connection message rate limit; `None` turns it off.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
     /// Refuses upgrades without an `Origin` header (HTTP 403).
     pub fn require_origin(mut self, on: bool) -> Self {
         self.require_origin = on;
@@ -172,7 +242,8 @@ impl ServerConfig {
             .any(|pattern| origin_matches(pattern, &origin))
     }
 
-    /// How long shutdown waits for connections to close.
+    /// How long shutdown lets handlers in progress finish before their
+    /// connections are closed.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -294,6 +365,7 @@ impl Server {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
         }
         let shared = Arc::new(Shared {
+            connections: AtomicUsize::new(0),
             asyncapi: std::sync::OnceLock::new(),
             router,
             config: self.config,
@@ -325,7 +397,8 @@ impl Server {
         drop(self.listener);
         shared.shutdown.cancel();
         shared.tracker.close();
-        if tokio::time::timeout(shared.config.shutdown_timeout, shared.tracker.wait())
+        let drain = shared.config.shutdown_timeout + super::connection::WRITER_DRAIN_TIMEOUT;
+        if tokio::time::timeout(drain, shared.tracker.wait())
             .await
             .is_err()
         {
@@ -339,7 +412,29 @@ impl Server {
     }
 }
 
+/// One of the `max_connections` places, given back on drop.
+struct ConnectionSlot(Arc<Shared>);
+
+impl ConnectionSlot {
+    fn take(shared: &Arc<Shared>) -> Option<Self> {
+        let taken = shared
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
+                (active < shared.config.max_connections).then_some(active + 1)
+            })
+            .is_ok();
+        taken.then(|| Self(Arc::clone(shared)))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 struct Shared {
+    connections: AtomicUsize,
     asyncapi: std::sync::OnceLock<serde_json::Value>,
     router: Router,
     config: ServerConfig,
@@ -482,9 +577,20 @@ fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Ful
         Ok(key) => key,
         Err(response) => return response,
     };
+    let Some(slot) = ConnectionSlot::take(shared) else {
+        tracing::warn!(
+            max = shared.config.max_connections,
+            "upgrade refused: too many connections"
+        );
+        return text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try again later",
+        );
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let ws_config = shared.config.websocket_config();
     shared.tracker.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(

@@ -19,6 +19,14 @@ struct Big(String);
 #[message(action = "flood")]
 struct Flood(usize);
 
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "slow")]
+struct Slow(u64);
+
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "done")]
+struct Done(u64);
+
 #[derive(Default)]
 struct Echo;
 
@@ -33,6 +41,13 @@ impl Echo {
     #[ws_handler]
     async fn big(&mut self, message: Big) -> Big {
         Big("z".repeat(message.0.len() * 1024))
+    }
+
+    /// Takes `n` milliseconds.
+    #[ws_handler]
+    async fn slow(&mut self, message: Slow) -> Done {
+        tokio::time::sleep(Duration::from_millis(message.0)).await;
+        Done(message.0)
     }
 
     /// Sends `n` frames of 64 KiB.
@@ -156,4 +171,173 @@ async fn a_client_that_stops_reading_is_dropped_and_does_not_block_shutdown() {
         "shutdown took {elapsed:?}"
     );
     drop(stuck);
+}
+
+async fn server_with(config: ServerConfig) -> TestServer {
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(config);
+    TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap()
+}
+
+#[tokio::test]
+async fn upgrades_over_max_connections_get_503() {
+    let server = server_with(ServerConfig::new().max_connections(2)).await;
+    let first = server.connect("/echo").await.unwrap();
+    let mut second = server.connect("/echo").await.unwrap();
+    match server.connect("/echo").await {
+        Err(chanx_testing::ConnectError::Refused { status, .. }) => assert_eq!(status, 503),
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    // The others are unaffected, and a freed place is reusable.
+    second.send_message(&Ping).await.unwrap();
+    assert_eq!(second.receive_message::<Pong>().await.unwrap(), Pong);
+    first.disconnect().await.unwrap();
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(client) = server.connect("/echo").await {
+            again = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again = again.expect("a place frees up after a disconnect");
+    again.send_message(&Ping).await.unwrap();
+    assert_eq!(again.receive_message::<Pong>().await.unwrap(), Pong);
+    server.stop().await.unwrap();
+}
+
+/// A peer that completes the handshake and then never reads nor answers.
+async fn silent_peer(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // Read exactly the response head, so what follows is WebSocket frames.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+#[tokio::test]
+async fn dead_peers_are_pinged_then_closed_and_live_ones_stay() {
+    use tokio::io::AsyncReadExt;
+    let config = ServerConfig::new()
+        .ping_interval(Duration::from_millis(100))
+        .idle_timeout(Duration::from_millis(400));
+    let server = server_with(config).await;
+    let mut live = server.connect("/echo").await.unwrap();
+    let mut silent = silent_peer(server.addr()).await;
+
+    // The silent peer gets pings, then a 1001 close, then EOF; meanwhile the
+    // live client keeps reading, which answers the pings.
+    let mut received = Vec::new();
+    let (read_all, live_quiet) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut received)),
+        live.receive_nothing(Duration::from_millis(1200)),
+    );
+    assert!(read_all.is_ok(), "the server must drop a dead peer");
+    live_quiet.unwrap();
+    assert_eq!(
+        received.first(),
+        Some(&0x89),
+        "a ping comes first: {received:?}"
+    );
+    let close = received
+        .iter()
+        .position(|byte| *byte == 0x88)
+        .expect("a close frame");
+    assert_eq!(
+        u16::from_be_bytes([received[close + 2], received[close + 3]]),
+        1001
+    );
+    assert!(String::from_utf8_lossy(&received[close + 4..]).contains("idle timeout"));
+
+    // The live client answered every ping (its reads send the pongs).
+    live.receive_nothing(Duration::from_millis(1200))
+        .await
+        .unwrap();
+    live.send_message(&Ping).await.unwrap();
+    assert_eq!(live.receive_message::<Pong>().await.unwrap(), Pong);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn over_the_rate_limit_frames_are_refused_then_the_connection_closes() {
+    use chanx_core::RateLimit;
+    let server = server_with(ServerConfig::new().rate_limit(Some(RateLimit::new(1.0, 5)))).await;
+    let mut client = server.connect("/echo").await.unwrap();
+    for _ in 0..5 {
+        client.send_message(&Ping).await.unwrap();
+    }
+    for _ in 0..5 {
+        assert_eq!(client.receive_message::<Pong>().await.unwrap(), Pong);
+    }
+    client.send_message(&Ping).await.unwrap();
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        serde_json::json!({"action":"error","payload":{"status_code":429,"detail":"Rate limit exceeded: slow down."}})
+    );
+    // It goes on: after `burst` refusals in a row, 1008.
+    for _ in 0..10 {
+        let _ = client.send_message(&Ping).await;
+    }
+    let mut refusals = 1;
+    loop {
+        match client.receive_json().await {
+            Ok(frame) => {
+                assert_eq!(frame["payload"]["status_code"], 429);
+                refusals += 1;
+            }
+            Err(chanx_testing::ReceiveError::Closed { code, reason }) => {
+                assert_eq!(code, Some(1008));
+                assert_eq!(reason, "rate limit exceeded");
+                break;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(refusals, 5);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_handler_in_progress_finish_then_closes_with_1001() {
+    let server = server_with(ServerConfig::new().shutdown_timeout(Duration::from_secs(5))).await;
+    let mut client = server.connect("/echo").await.unwrap();
+    client.send_message(&Slow(300)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(client.receive_message::<Done>().await.unwrap().0, 300);
+    client.assert_closed(1001).await;
+    stopping.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_handler_that_overruns_the_bound() {
+    let server =
+        server_with(ServerConfig::new().shutdown_timeout(Duration::from_millis(300))).await;
+    let mut client = server.connect("/echo").await.unwrap();
+    client.send_message(&Slow(60_000)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    client.assert_closed(1001).await;
+    stopping.await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
