@@ -272,16 +272,32 @@ impl Router {
         &self,
         io: I,
         request: &http::Request<()>,
-    ) -> Result<impl Future<Output = ()> + Send + 'static, NoRoute>
+    ) -> Result<impl Future<Output = ()> + Send + 'static + use<I>, NoRoute>
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let config = ServerConfig::default();
-        let connection = self.connection(request, &config, CancellationToken::new())?;
+        self.serve_io_with(io, request, &ServerConfig::default())
+    }
+
+    /// [`Router::serve_io`] with the connection settings of `config` (limits,
+    /// buffers, timeouts).
+    ///
+    /// # Errors
+    ///
+    /// [`NoRoute`] when no route matches the request's path.
+    pub fn serve_io_with<I>(
+        &self,
+        io: I,
+        request: &http::Request<()>,
+        config: &ServerConfig,
+    ) -> Result<impl Future<Output = ()> + Send + 'static + use<I>, NoRoute>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let connection = self.connection(request, config, CancellationToken::new())?;
+        let websocket = config.websocket_config();
         Ok(async move {
-            let socket =
-                WebSocketStream::from_raw_socket(io, Role::Server, Some(config.websocket_config()))
-                    .await;
+            let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(websocket)).await;
             connection.run(Box::pin(socket)).await;
         })
     }

@@ -96,7 +96,7 @@ impl Default for ServerConfig {
             max_frame_size: 1024 * 1024,
             // tungstenite's default is 128 KiB per connection; most frames of
             // this protocol are far below 4 KiB and the buffer grows on demand.
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 1024,
             write_buffer_size: 4 * 1024,
             outbound_queue: 256,
             inbox_capacity: 1024,
@@ -566,7 +566,7 @@ fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Ful
     }
     let pending = match shared.router.connection_from_parts(
         request.uri(),
-        request.headers().clone(),
+        owned_headers(request.headers()),
         &shared.config,
         shared.shutdown.child_token(),
     ) {
@@ -611,6 +611,21 @@ fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Ful
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, key);
     response
+}
+
+/// A copy of `headers` that owns its values.
+///
+/// hyper's header values are slices of its 8 KiB read buffer; keeping them
+/// for the life of a connection would keep that whole buffer alive.
+fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut owned = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            owned.append(name.clone(), copy);
+        }
+    }
+    owned
 }
 
 /// Validates a WebSocket upgrade request and returns its accept key.

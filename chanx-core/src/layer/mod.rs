@@ -171,9 +171,13 @@ pub enum MessageKind {
 
 /// One message crossing a layer: an encoded frame plus routing data.
 ///
-/// Cloning shares the frame's bytes; nothing is re-serialised per receiver.
+/// Cloning is one reference-count increment: every receiver of a broadcast
+/// shares the same encoded bytes, and an inbox slot is one pointer.
 #[derive(Clone)]
-pub struct LayerMessage {
+pub struct LayerMessage(Arc<MessageInner>);
+
+#[derive(Clone)]
+struct MessageInner {
     kind: MessageKind,
     frame: Utf8Bytes,
     exclude: Option<ChannelName>,
@@ -193,11 +197,7 @@ impl LayerMessage {
     /// A message from already encoded JSON text (a wire frame).
     #[must_use]
     pub fn from_text(kind: MessageKind, frame: String) -> Self {
-        Self {
-            kind,
-            frame: Utf8Bytes::from(frame),
-            exclude: None,
-        }
+        Self::from_shared(kind, Utf8Bytes::from(frame), None)
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
@@ -206,49 +206,49 @@ impl LayerMessage {
         frame: Utf8Bytes,
         exclude: Option<ChannelName>,
     ) -> Self {
-        Self {
+        Self(Arc::new(MessageInner {
             kind,
             frame,
             exclude,
-        }
+        }))
     }
 
     /// Skips `channel` when delivering (used to exclude the sender).
     #[must_use]
     pub fn excluding(mut self, channel: ChannelName) -> Self {
-        self.exclude = Some(channel);
+        Arc::make_mut(&mut self.0).exclude = Some(channel);
         self
     }
 
     /// The kind.
     #[must_use]
     pub fn kind(&self) -> MessageKind {
-        self.kind
+        self.0.kind
     }
 
     /// The encoded frame.
     #[must_use]
     pub fn text(&self) -> &str {
-        self.frame.as_str()
+        self.0.frame.as_str()
     }
 
     /// The channel this message skips, if any.
     #[must_use]
     pub fn excluded(&self) -> Option<&ChannelName> {
-        self.exclude.as_ref()
+        self.0.exclude.as_ref()
     }
 
     pub(crate) fn frame(&self) -> &Utf8Bytes {
-        &self.frame
+        &self.0.frame
     }
 }
 
 impl fmt::Debug for LayerMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LayerMessage")
-            .field("kind", &self.kind)
-            .field("frame", &self.frame.as_str())
-            .field("exclude", &self.exclude)
+            .field("kind", &self.0.kind)
+            .field("frame", &self.0.frame.as_str())
+            .field("exclude", &self.0.exclude)
             .finish()
     }
 }

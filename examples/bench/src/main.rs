@@ -1,6 +1,14 @@
 //! Run with `cargo run --release -p chanx-example-bench -- --addr 127.0.0.1:8000`.
+//!
+//! The benchmark server: no per-connection rate limit (load generators send
+//! as fast as replies come back) and room for many connections.
+
+use chanx_core::ServerConfig;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    chanx_example_support::run("bench", chanx_example_bench::app()).await
+    let config = ServerConfig::new()
+        .rate_limit(None)
+        .max_connections(100_000);
+    chanx_example_support::run_with_config("bench", chanx_example_bench::app(), config).await
 }

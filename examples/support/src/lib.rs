@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use chanx_core::layer::RedisLayer;
-use chanx_core::{Layer, Router, Server};
+use chanx_core::{Layer, Router, Server, ServerConfig};
 
 /// The address an example binds when `--addr` is not given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -94,6 +94,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
 /// Parses the command line, sets up logging (`RUST_LOG`, default `info`),
 /// connects the chosen channel layer, and serves `app` until Ctrl-C.
 pub async fn run(name: &str, app: Router) -> ExitCode {
+    run_with_config(name, app, ServerConfig::default()).await
+}
+
+/// [`run`] with server settings other than the defaults.
+pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -124,7 +129,7 @@ pub async fn run(name: &str, app: Router) -> ExitCode {
         },
     };
     let server = match Server::bind(options.addr).await {
-        Ok(server) => server,
+        Ok(server) => server.with_config(config),
         Err(error) => {
             eprintln!("{name}: cannot listen on {}: {error}", options.addr);
             return ExitCode::FAILURE;

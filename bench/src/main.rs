@@ -1,0 +1,641 @@
+//! The benchmark harness: one load client drives, in the same run, the
+//! chanx `bench` example and the hand-written `baseline-server`, and prints
+//! every figure with the ratio chanx / baseline.
+//!
+//! Run everything with `scripts/bench` (release build), or a seconds-long
+//! smoke run with `scripts/bench --smoke`. See BENCHMARKS.md.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = WebSocketStream<TcpStream>;
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How much work each scenario does.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    echo_single: usize,
+    echo_connections: usize,
+    echo_per_connection: usize,
+    fanout_clients: usize,
+    fanout_messages: usize,
+    idle_connections: usize,
+    redis_messages: usize,
+}
+
+impl Plan {
+    fn full() -> Self {
+        Self {
+            echo_single: 20_000,
+            echo_connections: 50,
+            echo_per_connection: 2_000,
+            fanout_clients: 100,
+            fanout_messages: 2_000,
+            idle_connections: 10_000,
+            redis_messages: 1_000,
+        }
+    }
+
+    fn smoke() -> Self {
+        Self {
+            echo_single: 200,
+            echo_connections: 5,
+            echo_per_connection: 50,
+            fanout_clients: 10,
+            fanout_messages: 50,
+            idle_connections: 200,
+            redis_messages: 20,
+        }
+    }
+}
+
+/// One server process under test.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    fn spawn(program: &Path, args: &[&str]) -> Result<Self, Error> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(program)
+            .arg("--addr")
+            .arg(addr.to_string())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|error| {
+                format!(
+                    "cannot start {}: {error} (build it first: scripts/bench does)",
+                    program.display()
+                )
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("{} did not listen on {addr}", program.display()).into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self { child, addr })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU seconds (user + system) the process has used.
+    fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
+            return 0.0;
+        };
+        // Fields after the command name, which is in parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return 0.0;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |index: usize| {
+            fields
+                .get(index)
+                .and_then(|field| field.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+        (ticks(11) + ticks(12)) / clock_ticks()
+    }
+
+    /// Resident memory in KiB.
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|line| line.starts_with("VmRSS:"))
+                    .and_then(|line| line.split_whitespace().nth(1))
+                    .and_then(|kib| kib.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+async fn connect(addr: SocketAddr, path: &str) -> Result<Socket, Error> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (socket, _) = tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await?;
+    Ok(socket)
+}
+
+async fn next_text(socket: &mut Socket) -> Result<String, Error> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            Err(_) => return Err("no frame within 30 s".into()),
+            Ok(None) => return Err("connection closed".into()),
+            Ok(Some(Err(error))) => return Err(error.into()),
+            Ok(Some(Ok(Message::Text(text)))) => return Ok(text.as_str().to_owned()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Waits until the connection is in the lobby: `join` is answered after the
+/// connect hook and group joins.
+async fn joined(socket: &mut Socket) -> Result<(), Error> {
+    socket.send(Message::text(r#"{"action":"join"}"#)).await?;
+    let reply = next_text(socket).await?;
+    if reply.contains("joined") {
+        Ok(())
+    } else {
+        Err(format!("unexpected {reply}").into())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    rate: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_message: f64,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[rank.min(sorted.len() - 1)])
+}
+
+fn micros(duration: Duration) -> u32 {
+    u32::try_from(duration.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// `connections` clients, each sending its next echo after the reply.
+async fn echo(
+    server: &ServerProcess,
+    connections: usize,
+    per_connection: usize,
+) -> Result<Figures, Error> {
+    let mut sockets = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut socket = connect(server.addr, "/ws/bench").await?;
+        joined(&mut socket).await?;
+        sockets.push(socket);
+    }
+    let cpu_before = server.cpu_seconds();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (index, mut socket) in sockets.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_connection);
+            for seq in 0..per_connection {
+                let frame = format!(r#"{{"action":"echo","payload":{{"text":"client {index} says hello","seq":{seq}}}}}"#);
+                let sent = Instant::now();
+                socket.send(Message::text(frame)).await?;
+                let reply = next_text(&mut socket).await?;
+                latencies.push(micros(sent.elapsed()));
+                if !reply.contains("echo_result") || !reply.contains(&format!("\"seq\":{seq}")) {
+                    return Err::<Vec<u32>, Error>(format!("bad echo reply {reply}").into());
+                }
+            }
+            let _ = socket.close(None).await;
+            Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(connections * per_connection);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu_before;
+    latencies.sort_unstable();
+    let messages = (connections * per_connection) as f64;
+    Ok(Figures {
+        rate: messages / elapsed,
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
+        cpu_us_per_message: cpu * 1e6 / messages,
+    })
+}
+
+/// `clients` receivers in the lobby across `servers`; one sender on the
+/// first server broadcasts, and sends the next message only when every
+/// receiver has the previous one. Checks every receiver got every message,
+/// in order.
+async fn fanout(
+    servers: &[&ServerProcess],
+    clients: usize,
+    messages: usize,
+) -> Result<Figures, Error> {
+    let mut receivers = Vec::with_capacity(clients);
+    for index in 0..clients {
+        let server = servers[index % servers.len()];
+        let mut socket = connect(server.addr, "/ws/bench").await?;
+        joined(&mut socket).await?;
+        receivers.push(socket);
+    }
+    // The publisher is in the lobby too: a reader drains its own copies.
+    let mut publisher = connect(servers[0].addr, "/ws/bench").await?;
+    joined(&mut publisher).await?;
+    let (mut publisher_sink, mut publisher_source) = publisher.split();
+    let publisher_reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < messages {
+            match publisher_source.next().await {
+                Some(Ok(Message::Text(_))) => seen += 1,
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+    });
+    // Every receiver reports each sequence number it gets.
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let mut tasks = Vec::new();
+    for mut socket in receivers {
+        let progress = progress_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 0..messages {
+                let frame = next_text(&mut socket).await?;
+                if !frame.contains(&format!("\"seq\":{seq},")) {
+                    return Err::<(), Error>(format!("expected seq {seq}, got {frame}").into());
+                }
+                let _ = progress.send(seq);
+            }
+            let _ = socket.close(None).await;
+            Ok(())
+        }));
+    }
+    drop(progress_tx);
+    let cpu_before: f64 = servers.iter().map(|server| server.cpu_seconds()).sum();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(messages);
+    for seq in 0..messages {
+        let frame = format!(
+            r#"{{"action":"broadcast","payload":{{"seq":{seq},"text":"fan-out payload of a realistic size, about eighty bytes"}}}}"#
+        );
+        let sent = Instant::now();
+        publisher_sink.send(Message::text(frame)).await?;
+        for _ in 0..clients {
+            if progress_rx.recv().await.is_none() {
+                return Err("a receiver stopped early".into());
+            }
+        }
+        latencies.push(micros(sent.elapsed()));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = servers
+        .iter()
+        .map(|server| server.cpu_seconds())
+        .sum::<f64>()
+        - cpu_before;
+    for task in tasks {
+        task.await??;
+    }
+    let _ = publisher_reader.await;
+    latencies.sort_unstable();
+    let deliveries = (clients * messages) as f64;
+    Ok(Figures {
+        rate: deliveries / elapsed,
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
+        cpu_us_per_message: cpu * 1e6 / deliveries,
+    })
+}
+
+/// Server RSS growth per open, idle connection, in bytes.
+async fn idle_memory(server: &ServerProcess, connections: usize) -> Result<f64, Error> {
+    // Warm up allocator and runtime with a few connections first.
+    let mut warm = Vec::new();
+    for _ in 0..10 {
+        let mut socket = connect(server.addr, "/ws/bench").await?;
+        joined(&mut socket).await?;
+        warm.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let mut sockets = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut socket = connect(server.addr, "/ws/bench").await?;
+        joined(&mut socket).await?;
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib();
+    drop(sockets);
+    drop(warm);
+    Ok((after.saturating_sub(before) as f64 * 1024.0) / connections as f64)
+}
+
+fn ratio(chanx: f64, baseline: f64) -> String {
+    if baseline > 0.0 {
+        format!("{:.2}", chanx / baseline)
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+fn binary(name: &str) -> Result<PathBuf, Error> {
+    let dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or("no directory for the harness binary")?;
+    Ok(dir.join(name))
+}
+
+struct RedisProcess(Child, u16);
+
+impl RedisProcess {
+    fn start() -> Result<Self, Error> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("redis-server: {error}"))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            if Instant::now() > deadline {
+                return Err("redis-server did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self(child, port))
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn row(name: &str, unit: &str, chanx: f64, baseline: Option<f64>) {
+    match baseline {
+        Some(baseline) => println!(
+            "| {name} | {unit} | {chanx:.1} | {baseline:.1} | {} |",
+            ratio(chanx, baseline)
+        ),
+        None => println!("| {name} | {unit} | {chanx:.1} | — | — |"),
+    }
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+fn arg_value(name: &str) -> Option<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|index| args.get(index + 1))
+        .and_then(|value| value.parse().ok())
+}
+
+/// Opens `connections` connections, churns them (connect, talk, disconnect)
+/// for `seconds`, closes everything, and reports the server's memory and
+/// file descriptors at the start, at the peak and at the end.
+async fn soak(connections: usize, seconds: u64) -> Result<(), Error> {
+    let server = ServerProcess::spawn(&binary("bench")?, &[])?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = (server.rss_kib(), open_fds(server.pid()));
+    println!("soak: {connections} connections, churned for {seconds} s");
+    println!("start: RSS {} KiB, {} open fds", start.0, start.1);
+    let mut sockets = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut socket = connect(server.addr, "/ws/bench").await?;
+        joined(&mut socket).await?;
+        sockets.push(Some(socket));
+    }
+    let mut peak = (server.rss_kib(), open_fds(server.pid()));
+    println!("all open: RSS {} KiB, {} open fds", peak.0, peak.1);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut churned = 0_u64;
+    let mut next = 0_usize;
+    let mut last_report = Instant::now();
+    while Instant::now() < deadline {
+        // Replace a slice of the connections: close, reconnect, talk.
+        let batch = 200.min(connections);
+        let mut batch_tasks = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let index = next % connections;
+            next += 1;
+            if let Some(mut old) = sockets[index].take() {
+                batch_tasks.push(tokio::spawn(async move {
+                    let _ = old.close(None).await;
+                }));
+            }
+        }
+        for task in batch_tasks {
+            let _ = task.await;
+        }
+        for offset in 0..batch {
+            let index = (next - batch + offset) % connections;
+            let mut socket = connect(server.addr, "/ws/bench").await?;
+            joined(&mut socket).await?;
+            socket
+                .send(Message::text(
+                    r#"{"action":"echo","payload":{"text":"soak","seq":1}}"#,
+                ))
+                .await?;
+            next_text(&mut socket).await?;
+            sockets[index] = Some(socket);
+            churned += 1;
+        }
+        let now = (server.rss_kib(), open_fds(server.pid()));
+        peak = (peak.0.max(now.0), peak.1.max(now.1));
+        if last_report.elapsed() > Duration::from_secs(10) {
+            println!(
+                "churned {churned} connections: RSS {} KiB, {} open fds",
+                now.0, now.1
+            );
+            last_report = Instant::now();
+        }
+    }
+    drop(sockets);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let end = (server.rss_kib(), open_fds(server.pid()));
+    println!("peak: RSS {} KiB, {} open fds", peak.0, peak.1);
+    println!("end (all closed): RSS {} KiB, {} open fds", end.0, end.1);
+    println!(
+        "churned {churned} connections; fds back to {} (start {}), RSS {:+} KiB from start ({:.0}% of the peak growth retained)",
+        end.1,
+        start.1,
+        end.0 as i64 - start.0 as i64,
+        if peak.0 > start.0 {
+            (end.0.saturating_sub(start.0)) as f64 * 100.0 / (peak.0 - start.0) as f64
+        } else {
+            0.0
+        }
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Error> {
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        let connections = arg_value("--connections").unwrap_or(10_000);
+        let seconds = arg_value("--seconds").unwrap_or(180);
+        return soak(usize::try_from(connections)?, seconds).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("idle") {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        let connections = usize::try_from(arg_value("--connections").unwrap_or(10_000))?;
+        if let Some(port) = arg_value("--port") {
+            // An already running server (for example under a profiler):
+            // open the connections and hold them.
+            let addr = SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?));
+            let mut sockets = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let mut socket = connect(addr, "/ws/bench").await?;
+                joined(&mut socket).await?;
+                sockets.push(socket);
+            }
+            println!("holding {connections} connections for 20 s");
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            return Ok(());
+        }
+        let chanx = ServerProcess::spawn(&binary("bench")?, &[])?;
+        let per = idle_memory(&chanx, connections).await?;
+        println!(
+            "chanx: {:.2} KiB per idle connection ({connections} connections)",
+            per / 1024.0
+        );
+        return Ok(());
+    }
+    let smoke = std::env::args().any(|arg| arg == "--smoke");
+    let plan = if smoke { Plan::smoke() } else { Plan::full() };
+    // Both the harness and the servers (which inherit it) hold thousands of
+    // sockets during the idle-memory run.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    if !smoke && limit < (plan.idle_connections as u64 + 100) {
+        return Err(format!(
+            "the open-file limit is {limit}; the idle run needs {}",
+            plan.idle_connections + 100
+        )
+        .into());
+    }
+
+    let chanx_bin = binary("bench")?;
+    let baseline_bin = binary("baseline-server")?;
+    println!(
+        "chanx-bench {}: plan {plan:?}",
+        if smoke { "smoke run" } else { "full run" }
+    );
+
+    let chanx = ServerProcess::spawn(&chanx_bin, &[])?;
+    let baseline = ServerProcess::spawn(&baseline_bin, &[])?;
+
+    println!();
+    println!("| scenario | figure | chanx | baseline | chanx / baseline |");
+    println!("|---|---|---:|---:|---:|");
+    for (name, connections, per_connection) in [
+        ("echo, 1 connection", 1, plan.echo_single),
+        (
+            "echo, 50 connections",
+            plan.echo_connections,
+            plan.echo_per_connection,
+        ),
+    ] {
+        let name = if connections == 1 {
+            name.to_owned()
+        } else {
+            format!("echo, {connections} connections")
+        };
+        let c = echo(&chanx, connections, per_connection).await?;
+        let b = echo(&baseline, connections, per_connection).await?;
+        row(&name, "messages/s", c.rate, Some(b.rate));
+        row(&name, "p50 latency (µs)", c.p50_us, Some(b.p50_us));
+        row(&name, "p99 latency (µs)", c.p99_us, Some(b.p99_us));
+        row(
+            &name,
+            "server CPU (µs/message)",
+            c.cpu_us_per_message,
+            Some(b.cpu_us_per_message),
+        );
+    }
+
+    let name = format!("fan-out, {} clients", plan.fanout_clients);
+    let c = fanout(&[&chanx], plan.fanout_clients, plan.fanout_messages).await?;
+    let b = fanout(&[&baseline], plan.fanout_clients, plan.fanout_messages).await?;
+    row(&name, "deliveries/s", c.rate, Some(b.rate));
+    row(&name, "p50 broadcast→all (µs)", c.p50_us, Some(b.p50_us));
+    row(&name, "p99 broadcast→all (µs)", c.p99_us, Some(b.p99_us));
+    row(
+        &name,
+        "server CPU (µs/delivery)",
+        c.cpu_us_per_message,
+        Some(b.cpu_us_per_message),
+    );
+
+    let name = format!("idle, {} connections", plan.idle_connections);
+    let c = idle_memory(&chanx, plan.idle_connections).await?;
+    let b = idle_memory(&baseline, plan.idle_connections).await?;
+    row(
+        &name,
+        "server RSS per connection (KiB)",
+        c / 1024.0,
+        Some(b / 1024.0),
+    );
+    drop(chanx);
+    drop(baseline);
+
+    match RedisProcess::start() {
+        Ok(redis) => {
+            let url = format!("redis://127.0.0.1:{}/", redis.1);
+            let first =
+                ServerProcess::spawn(&chanx_bin, &["--layer", "redis", "--redis-url", &url])?;
+            let second =
+                ServerProcess::spawn(&chanx_bin, &["--layer", "redis", "--redis-url", &url])?;
+            let name = format!(
+                "fan-out over Redis, {} clients on 2 processes",
+                plan.fanout_clients
+            );
+            let c = fanout(&[&first, &second], plan.fanout_clients, plan.redis_messages).await?;
+            row(&name, "deliveries/s", c.rate, None);
+            row(&name, "p50 broadcast→all (µs)", c.p50_us, None);
+            row(&name, "p99 broadcast→all (µs)", c.p99_us, None);
+        }
+        Err(error) => println!("| fan-out over Redis | skipped | {error} | | |"),
+    }
+    println!();
+    println!("every receiver got every message, in order");
+    Ok(())
+}
