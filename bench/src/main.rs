@@ -5,6 +5,9 @@
 //! Run everything with `scripts/bench` (release build), or a seconds-long
 //! smoke run with `scripts/bench --smoke`. See BENCHMARKS.md.
 
+// A command-line report: printing is what it is for.
+#![allow(clippy::print_stdout)]
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
