@@ -31,6 +31,7 @@ struct Plan {
     fanout_messages: usize,
     idle_connections: usize,
     redis_messages: usize,
+    rounds: usize,
 }
 
 impl Plan {
@@ -43,6 +44,7 @@ impl Plan {
             fanout_messages: 2_000,
             idle_connections: 10_000,
             redis_messages: 1_000,
+            rounds: 3,
         }
     }
 
@@ -55,6 +57,7 @@ impl Plan {
             fanout_messages: 50,
             idle_connections: 200,
             redis_messages: 20,
+            rounds: 1,
         }
     }
 }
@@ -355,6 +358,21 @@ async fn idle_memory(server: &ServerProcess, connections: usize) -> Result<f64, 
     Ok((after.saturating_sub(before) as f64 * 1024.0) / connections as f64)
 }
 
+/// The median of each figure over `rounds` runs.
+fn median(runs: &[Figures]) -> Figures {
+    let pick = |value: fn(&Figures) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(value).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
+    };
+    Figures {
+        rate: pick(|figures| figures.rate),
+        p50_us: pick(|figures| figures.p50_us),
+        p99_us: pick(|figures| figures.p99_us),
+        cpu_us_per_message: pick(|figures| figures.cpu_us_per_message),
+    }
+}
+
 fn ratio(chanx: f64, baseline: f64) -> String {
     if baseline > 0.0 {
         format!("{:.2}", chanx / baseline)
@@ -567,6 +585,8 @@ async fn main() -> Result<(), Error> {
     let baseline = ServerProcess::spawn(&baseline_bin, &[])?;
 
     println!();
+    println!("figures are medians of {} alternating rounds", plan.rounds);
+    println!();
     println!("| scenario | figure | chanx | baseline | chanx / baseline |");
     println!("|---|---|---:|---:|---:|");
     for (name, connections, per_connection) in [
@@ -582,8 +602,13 @@ async fn main() -> Result<(), Error> {
         } else {
             format!("echo, {connections} connections")
         };
-        let c = echo(&chanx, connections, per_connection).await?;
-        let b = echo(&baseline, connections, per_connection).await?;
+        // Rounds alternate the two servers, so drift on the machine hits both.
+        let (mut cs, mut bs) = (Vec::new(), Vec::new());
+        for _ in 0..plan.rounds {
+            cs.push(echo(&chanx, connections, per_connection).await?);
+            bs.push(echo(&baseline, connections, per_connection).await?);
+        }
+        let (c, b) = (median(&cs), median(&bs));
         row(&name, "messages/s", c.rate, Some(b.rate));
         row(&name, "p50 latency (µs)", c.p50_us, Some(b.p50_us));
         row(&name, "p99 latency (µs)", c.p99_us, Some(b.p99_us));
@@ -596,8 +621,12 @@ async fn main() -> Result<(), Error> {
     }
 
     let name = format!("fan-out, {} clients", plan.fanout_clients);
-    let c = fanout(&[&chanx], plan.fanout_clients, plan.fanout_messages).await?;
-    let b = fanout(&[&baseline], plan.fanout_clients, plan.fanout_messages).await?;
+    let (mut cs, mut bs) = (Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        cs.push(fanout(&[&chanx], plan.fanout_clients, plan.fanout_messages).await?);
+        bs.push(fanout(&[&baseline], plan.fanout_clients, plan.fanout_messages).await?);
+    }
+    let (c, b) = (median(&cs), median(&bs));
     row(&name, "deliveries/s", c.rate, Some(b.rate));
     row(&name, "p50 broadcast→all (µs)", c.p50_us, Some(b.p50_us));
     row(&name, "p99 broadcast→all (µs)", c.p99_us, Some(b.p99_us));

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{AuthError, Authenticator};
 use crate::consumer::{Consumer, Outcome};
 use crate::context::{ConnectionId, Context, Outbound, RequestInfo};
-use crate::layer::{GroupName, Inbox, InboxClosed, Layer, LayerMessage, MessageKind};
+use crate::layer::{GroupName, Inbox, Layer, LayerMessage, MessageKind};
 use crate::message::Message as _;
 use crate::server::RateLimit;
 use crate::wire::{self, Envelope, FrameError};
@@ -137,6 +137,11 @@ pub(crate) async fn run<C: Consumer>(
         .layer
         .inner()
         .register(ctx.channel_name(), params.inbox_capacity);
+    if !C::CONFIG.send_group_complete {
+        // Broadcasts need nothing from this loop: they go straight to the
+        // writer, in order with this connection's own replies.
+        inbox.deliver_broadcasts_to(ctx.outbound());
+    }
 
     let end = tokio::select! {
         end = drive::<C>(&ctx, &mut stream, &mut inbox, &params) => end,
@@ -222,6 +227,12 @@ async fn drive<C: Consumer>(
         }
     };
 
+    // The authentication frame comes first: broadcasts reach the client as
+    // soon as it is in its groups.
+    if C::CONFIG.send_authentication {
+        send(ctx, authentication_frame(200, auth_data, None)).await;
+    }
+
     for template in C::CHANNEL.groups {
         let group = match expand_group(template, ctx) {
             Ok(group) => group,
@@ -236,10 +247,6 @@ async fn drive<C: Consumer>(
             ctx.close(CloseCode::INTERNAL_ERROR, "channel layer unavailable");
             return EndReason::ServerClosed;
         }
-    }
-
-    if C::CONFIG.send_authentication {
-        send(ctx, authentication_frame(200, auth_data, None)).await;
     }
 
     match AssertUnwindSafe(consumer.post_authentication(ctx))
@@ -264,21 +271,35 @@ async fn drive<C: Consumer>(
     heartbeat.reset();
     let mut bucket = params.rate_limit.map(TokenBucket::new);
     let mut over_limit: u32 = 0;
+    // One-shot signals, created once: polling them again costs no new
+    // waiter registration.
+    let shutdown_signal = shutdown.cancelled();
+    let close_signal = ctx.close_requested();
+    let overflow_signal = inbox.overflow_signal();
+    tokio::pin!(shutdown_signal, close_signal, overflow_signal);
     loop {
         if ctx.is_closing() {
             return EndReason::ServerClosed;
         }
+        if shutdown.is_cancelled() {
+            return EndReason::Shutdown;
+        }
+        // The socket first: a frame that is ready costs one poll. Layer
+        // messages cannot starve behind a busy client: they are drained
+        // after every client frame, below.
         let frame = tokio::select! {
-            () = shutdown.cancelled() => return EndReason::Shutdown,
-            () = ctx.close_requested() => return EndReason::ServerClosed,
-            delivery = inbox.recv() => {
-                match delivery {
-                    Ok(message) => handle_layer_message(&mut consumer, ctx, message).await,
-                    Err(InboxClosed::Overflowed) => return EndReason::TooSlow,
-                    Err(_) => return EndReason::ServerClosed,
+            biased;
+            frame = stream.next() => frame,
+            () = &mut overflow_signal => return EndReason::TooSlow,
+            message = inbox.next_message() => {
+                match message {
+                    Some(message) => handle_layer_message(&mut consumer, ctx, message).await,
+                    None => return EndReason::ServerClosed,
                 }
                 continue;
             }
+            () = &mut shutdown_signal => return EndReason::Shutdown,
+            () = &mut close_signal => return EndReason::ServerClosed,
             _ = heartbeat.tick() => {
                 let quiet = last_heard.elapsed();
                 if quiet >= params.idle_timeout {
@@ -291,7 +312,6 @@ async fn drive<C: Consumer>(
                 }
                 continue;
             }
-            frame = stream.next() => frame,
         };
         last_heard = Instant::now();
         pinged = false;
@@ -311,7 +331,12 @@ async fn drive<C: Consumer>(
             }
         }
         match frame {
-            Some(Ok(WsMessage::Text(text))) => handle_text(&mut consumer, ctx, text.as_str()).await,
+            Some(Ok(WsMessage::Text(text))) => {
+                handle_text(&mut consumer, ctx, text.as_str()).await;
+                if let Some(end) = drain_inbox(&mut consumer, ctx, inbox).await {
+                    return end;
+                }
+            }
             Some(Ok(WsMessage::Binary(_))) => {
                 send(ctx, FrameError::binary_frame().to_frame(&[])).await;
                 if C::CONFIG.send_completion {
@@ -335,6 +360,27 @@ async fn drive<C: Consumer>(
             }
         }
     }
+}
+
+/// Layer messages handled between two client frames at most, so a client
+/// that keeps sending cannot starve its broadcasts and events.
+const INBOX_BURST: usize = 32;
+
+/// Handles the layer messages that have already arrived (up to
+/// [`INBOX_BURST`]).
+async fn drain_inbox<C: Consumer>(
+    consumer: &mut C,
+    ctx: &Context,
+    inbox: &mut Inbox,
+) -> Option<EndReason> {
+    for _ in 0..INBOX_BURST {
+        if inbox.is_overflowed() {
+            return Some(EndReason::TooSlow);
+        }
+        let message = inbox.try_next()?;
+        handle_layer_message(consumer, ctx, message).await;
+    }
+    None
 }
 
 /// A token bucket: `burst` tokens, refilled at `per_second`.

@@ -376,6 +376,11 @@ impl Context {
             .clone()
     }
 
+    /// A sender for the outbound queue, for direct broadcast delivery.
+    pub(crate) fn outbound(&self) -> mpsc::Sender<Outbound> {
+        self.inner.outbound.clone()
+    }
+
     /// Queues a ping unless the queue is full (a full queue means the peer is
     /// busy reading, or dead: the write timeout handles that).
     pub(crate) fn try_ping(&self) {

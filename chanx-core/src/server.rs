@@ -98,7 +98,7 @@ impl Default for ServerConfig {
             // this protocol are far below 4 KiB and the buffer grows on demand.
             read_buffer_size: 1024,
             write_buffer_size: 4 * 1024,
-            outbound_queue: 256,
+            outbound_queue: 1024,
             inbox_capacity: 1024,
             write_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
@@ -114,7 +114,7 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The defaults: 1 MiB messages and frames, 4 KiB socket buffers, 256
+    /// The defaults: 1 MiB messages and frames, 1 KiB socket buffers, 1024
     /// queued outbound frames and 1024 inbox messages per connection, 30 s
     /// write and header-read timeouts, 16 384 connections, pings after 20 s
     /// of silence and a close after 60 s, 1000 messages a second per

@@ -7,7 +7,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::{Notify, mpsc};
 
-use super::{ChannelName, GroupName, LayerMessage};
+use super::{ChannelName, GroupName, LayerMessage, MessageKind};
+use crate::context::Outbound;
 
 /// The local connections of one process and the groups they are in.
 ///
@@ -38,10 +39,13 @@ struct Mailbox {
     overflow: Arc<Overflow>,
 }
 
+/// What a connection and the hub share: the overflow signal, and the
+/// connection's outbound queue once it accepts broadcasts directly.
 #[derive(Debug, Default)]
 struct Overflow {
     flag: AtomicBool,
     notify: Notify,
+    direct: std::sync::OnceLock<mpsc::Sender<Outbound>>,
 }
 
 /// Counters of a layer.
@@ -74,6 +78,39 @@ pub enum InboxClosed {
 }
 
 impl Inbox {
+    /// Resolves once the inbox has overflowed. Independent of `self`, so it
+    /// can be created once and polled beside [`Inbox::recv`].
+    pub(crate) fn overflow_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let overflow = Arc::clone(&self.overflow);
+        async move {
+            while !overflow.flag.load(Ordering::Acquire) {
+                overflow.notify.notified().await;
+            }
+        }
+    }
+
+    /// Lets the hub put broadcasts straight into the connection's outbound
+    /// queue, skipping a hop through the connection loop. A full queue counts
+    /// as an overflow.
+    pub(crate) fn deliver_broadcasts_to(&self, outbound: mpsc::Sender<Outbound>) {
+        let _ = self.overflow.direct.set(outbound);
+    }
+
+    /// Whether the inbox has overflowed.
+    pub(crate) fn is_overflowed(&self) -> bool {
+        self.overflow.flag.load(Ordering::Acquire)
+    }
+
+    /// The next message, without looking at the overflow flag.
+    pub(crate) async fn next_message(&mut self) -> Option<LayerMessage> {
+        self.rx.recv().await
+    }
+
+    /// A message that has already arrived, if any.
+    pub(crate) fn try_next(&mut self) -> Option<LayerMessage> {
+        self.rx.try_recv().ok()
+    }
+
     /// The next message, in the order it was delivered.
     ///
     /// # Errors
@@ -217,24 +254,33 @@ impl Hub {
     }
 
     fn offer(&self, channel: &ChannelName, mailbox: &Mailbox, message: LayerMessage) -> bool {
-        match mailbox.tx.try_send(message) {
-            Ok(()) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !mailbox.overflow.flag.swap(true, Ordering::AcqRel) {
-                    self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
-                    mailbox.overflow.notify.notify_one();
-                    tracing::warn!(
-                        channel = channel.as_str(),
-                        "inbox full: closing the slow connection with 1008"
-                    );
+        let full = match mailbox.overflow.direct.get() {
+            Some(outbound) if message.kind() == MessageKind::Broadcast => {
+                match outbound.try_send(Outbound::Text(message.frame().clone())) {
+                    Ok(()) => false,
+                    Err(mpsc::error::TrySendError::Full(_)) => true,
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
                 }
-                false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            _ => match mailbox.tx.try_send(message) {
+                Ok(()) => false,
+                Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            },
+        };
+        if !full {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+            return true;
         }
+        if !mailbox.overflow.flag.swap(true, Ordering::AcqRel) {
+            self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+            mailbox.overflow.notify.notify_one();
+            tracing::warn!(
+                channel = channel.as_str(),
+                "queue full: closing the slow connection with 1008"
+            );
+        }
+        false
     }
 
     /// The groups with at least one local member.

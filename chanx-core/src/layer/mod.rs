@@ -13,9 +13,11 @@
 //!
 //! # Slow receivers
 //!
-//! Each connection has a bounded inbox (default 1024 messages, set with
+//! Each connection has bounded queues: broadcasts go straight to its outbound
+//! queue (default 1024 frames, [`ServerConfig::outbound_queue`](crate::ServerConfig::outbound_queue)),
+//! events to its inbox (default 1024,
 //! [`ServerConfig::inbox_capacity`](crate::ServerConfig::inbox_capacity)).
-//! A layer never waits for a receiver: when a connection's inbox is full, that
+//! A layer never waits for a receiver: when a connection's queue is full, that
 //! connection alone is closed with **1008** (reason `"too slow: inbox full"`),
 //! the event is logged at `warn`, and [`LayerStats::slow_disconnects`] counts
 //! it. Other receivers of the same broadcast are not delayed, memory stays
