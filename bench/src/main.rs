@@ -64,11 +64,22 @@ impl Plan {
 
 /// One server process under test.
 struct ServerProcess {
-    child: Child,
+    child: Option<Child>,
     addr: SocketAddr,
+    pid: u32,
 }
 
 impl ServerProcess {
+    /// A server started elsewhere, found by the port it listens on.
+    fn external(addr: SocketAddr) -> Result<Self, Error> {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ss -ltnpH 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2", addr.port()))
+            .output()?;
+        let pid = String::from_utf8(output.stdout)?.trim().parse().map_err(|_| "no process listens on that port")?;
+        Ok(Self { child: None, addr, pid })
+    }
+
     fn spawn(program: &Path, args: &[&str]) -> Result<Self, Error> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -92,11 +103,16 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self { child, addr })
+        let pid = child.id();
+        Ok(Self {
+            child: Some(child),
+            addr,
+            pid,
+        })
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// CPU seconds (user + system) the process has used.
@@ -136,8 +152,10 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -453,7 +471,11 @@ fn arg_value(name: &str) -> Option<u64> {
 /// for `seconds`, closes everything, and reports the server's memory and
 /// file descriptors at the start, at the peak and at the end.
 async fn soak(connections: usize, seconds: u64) -> Result<(), Error> {
-    let server = ServerProcess::spawn(&binary("bench")?, &[])?;
+    let server = match arg_value("--port") {
+        // An already running server (for example under a heap profiler).
+        Some(port) => ServerProcess::external(SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?)))?,
+        None => ServerProcess::spawn(&binary("bench")?, &[])?,
+    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = (server.rss_kib(), open_fds(server.pid()));
     println!("soak: {connections} connections, churned for {seconds} s");

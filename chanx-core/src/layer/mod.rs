@@ -11,6 +11,15 @@
 //! [`Router::layer`](crate::Router::layer), or by keeping a clone in an HTTP
 //! handler or a background task.
 //!
+//! # Order
+//!
+//! A connection receives the broadcasts of one sender to one group in the
+//! order they were sent, interleaved with its own replies in the order both
+//! were queued. The `authentication` frame always comes first; the declared
+//! groups are joined right after it, so a broadcast can arrive before what
+//! the `#[post_authentication]` hook sends. Events are handled by the
+//! connection loop between client frames.
+//!
 //! # Slow receivers
 //!
 //! Each connection has bounded queues: broadcasts go straight to its outbound
