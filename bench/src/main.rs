@@ -74,10 +74,20 @@ impl ServerProcess {
     fn external(addr: SocketAddr) -> Result<Self, Error> {
         let output = Command::new("sh")
             .arg("-c")
-            .arg(format!("ss -ltnpH 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2", addr.port()))
+            .arg(format!(
+                "ss -ltnpH 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2",
+                addr.port()
+            ))
             .output()?;
-        let pid = String::from_utf8(output.stdout)?.trim().parse().map_err(|_| "no process listens on that port")?;
-        Ok(Self { child: None, addr, pid })
+        let pid = String::from_utf8(output.stdout)?
+            .trim()
+            .parse()
+            .map_err(|_| "no process listens on that port")?;
+        Ok(Self {
+            child: None,
+            addr,
+            pid,
+        })
     }
 
     fn spawn(program: &Path, args: &[&str]) -> Result<Self, Error> {
@@ -473,7 +483,9 @@ fn arg_value(name: &str) -> Option<u64> {
 async fn soak(connections: usize, seconds: u64) -> Result<(), Error> {
     let server = match arg_value("--port") {
         // An already running server (for example under a heap profiler).
-        Some(port) => ServerProcess::external(SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?)))?,
+        Some(port) => {
+            ServerProcess::external(SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?)))?
+        }
         None => ServerProcess::spawn(&binary("bench")?, &[])?,
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
