@@ -94,8 +94,9 @@ impl Default for ServerConfig {
         Self {
             max_message_size: 1024 * 1024,
             max_frame_size: 1024 * 1024,
-            // tungstenite's default is 128 KiB per connection; most frames of
-            // this protocol are far below 4 KiB and the buffer grows on demand.
+            // tungstenite allocates this up front for every connection (its
+            // default is 128 KiB); most frames of this protocol are far below
+            // 1 KiB, and a larger frame is read in several chunks.
             read_buffer_size: 1024,
             write_buffer_size: 4 * 1024,
             outbound_queue: 1024,

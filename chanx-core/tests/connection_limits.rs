@@ -276,7 +276,7 @@ async fn dead_peers_are_pinged_then_closed_and_live_ones_stay() {
 #[tokio::test]
 async fn over_the_rate_limit_frames_are_refused_then_the_connection_closes() {
     use chanx_core::RateLimit;
-    let server = server_with(ServerConfig::new().rate_limit(Some(RateLimit::new(1.0, 5)))).await;
+    let server = server_with(ServerConfig::new().rate_limit(Some(RateLimit::new(0.001, 5)))).await;
     let mut client = server.connect("/echo").await.unwrap();
     for _ in 0..5 {
         client.send_message(&Ping).await.unwrap();
