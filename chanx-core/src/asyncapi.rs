@@ -44,10 +44,13 @@
 //!
 //! The output is deterministic: the same code gives byte-identical JSON.
 //!
-//! Naming: a channel is named by `#[channel(name = …)]`; a second route of
-//! the same name gets `_2`, `_3`… in route order. An operation is
-//! `<channel>_<method>`. A message is named by its type; a different message
-//! with the same type name gets `_<channel>` appended (then `_2`…).
+//! Naming: a channel is named by `#[channel(name = …)]` (characters other
+//! than letters, digits, `.` and `-` become `_`); a second route of the same
+//! name gets `_2`, `_3`… in route order. An operation is
+//! `<channel>_<method>`, then `<channel>_sends` and `<channel>_protocol`;
+//! a key already taken gets `_2`, `_3`…, so nothing is ever overwritten. A
+//! message is named by its type; a different message with the same type name
+//! gets `_<channel>` appended (then `_2`…).
 
 use std::collections::BTreeMap;
 
@@ -212,16 +215,10 @@ impl Builder {
     /// The document, and each component message's decoder.
     fn build(mut self, api: &AsyncApi) -> (Value, Vec<(String, DecodeFn)>) {
         let routes = std::mem::take(&mut self.routes);
-        let mut channel_ids: BTreeMap<String, usize> = BTreeMap::new();
         for route in &routes {
-            let base = route.channel.name.to_owned();
-            let count = channel_ids.entry(base.clone()).or_insert(0);
-            *count += 1;
-            let id = if *count == 1 {
-                base
-            } else {
-                format!("{base}_{count}")
-            };
+            let id = unique_key(&self.channels, sanitize(route.channel.name));
+            // Reserve the id before the channel is filled in.
+            self.channels.insert(id.clone(), Value::Null);
             self.add_route(&id, route);
         }
         let mut schemas = self.generator.take_definitions(true);
@@ -292,8 +289,10 @@ impl Builder {
         let channel_ref = json!({"$ref": format!("#/channels/{id}")});
         let security = self.security(&route.credentials);
 
+        let mut error_meta = Vec::new();
+        describe::<messages::ErrorMessage>(&mut error_meta);
         for handler in meta.handlers {
-            let operation_id = format!("{id}_{}", handler.method);
+            let operation_id = unique_key(&self.operations, format!("{id}_{}", handler.method));
             let outputs = self.refs(id, &mut channel_messages, &handler.outputs());
             let mut operation = Map::new();
             match handler.kind {
@@ -302,12 +301,13 @@ impl Builder {
                     operation.insert("action".into(), json!("receive"));
                     operation.insert("channel".into(), channel_ref.clone());
                     operation.insert("messages".into(), Value::Array(inputs));
-                    if !outputs.is_empty() {
-                        operation.insert(
-                            "reply".into(),
-                            json!({"channel": channel_ref.clone(), "messages": outputs}),
-                        );
-                    }
+                    // Any frame can also be answered with an error frame.
+                    let mut replies = outputs;
+                    replies.extend(self.refs(id, &mut channel_messages, &error_meta));
+                    operation.insert(
+                        "reply".into(),
+                        json!({"channel": channel_ref.clone(), "messages": replies}),
+                    );
                 }
                 HandlerKind::Event => {
                     if outputs.is_empty() {
@@ -347,7 +347,7 @@ impl Builder {
         if !sent.is_empty() {
             let refs = self.refs(id, &mut channel_messages, &sent);
             self.operations.insert(
-                format!("{id}_sends"),
+                unique_key(&self.operations, format!("{id}_sends")),
                 json!({
                     "action": "send",
                     "channel": channel_ref.clone(),
@@ -373,7 +373,7 @@ impl Builder {
         }
         let refs = self.refs(id, &mut channel_messages, &protocol);
         self.operations.insert(
-            format!("{id}_protocol"),
+            unique_key(&self.operations, format!("{id}_protocol")),
             json!({
                 "action": "send",
                 "channel": channel_ref,
@@ -536,9 +536,27 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
+/// `base`, or `base_2`, `base_3`… when taken, so nothing is overwritten.
+fn unique_key(map: &Map<String, Value>, base: String) -> String {
+    if !map.contains_key(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}_{n}"))
+        .find(|candidate| !map.contains_key(candidate))
+        .unwrap_or(base)
+}
+
+/// A name usable as a key and inside a `$ref` JSON pointer.
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

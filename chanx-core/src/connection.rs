@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{AuthError, Authenticator};
 use crate::consumer::{Consumer, Outcome};
 use crate::context::{ConnectionId, Context, Outbound, RequestInfo};
-use crate::layer::{GroupName, Inbox, Layer, LayerMessage, MessageKind};
+use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
 use crate::message::Message as _;
 use crate::server::RateLimit;
 use crate::wire::{self, Envelope, FrameError};
@@ -120,7 +120,7 @@ pub(crate) async fn run<C: Consumer>(
     let (sink, mut stream) = transport.split();
     let (tx, rx) = mpsc::channel(params.outbound_capacity.max(1));
     let writer_failed = CancellationToken::new();
-    let mut writer = tokio::spawn(write_loop(
+    let writer = tokio::spawn(write_loop(
         sink,
         rx,
         params.write_timeout,
@@ -137,6 +137,14 @@ pub(crate) async fn run<C: Consumer>(
         .layer
         .inner()
         .register(ctx.channel_name(), params.inbox_capacity);
+    // If this future is dropped before the end (an embedding server cancels
+    // it, a test times out), the guard still leaves the layer and stops the
+    // writer.
+    let mut guard = Cleanup {
+        layer: params.layer.clone(),
+        channel: ctx.channel_name().clone(),
+        writer: Some(writer),
+    };
     if !C::CONFIG.send_group_complete {
         // Broadcasts need nothing from this loop: they go straight to the
         // writer, in order with this connection's own replies.
@@ -157,6 +165,9 @@ pub(crate) async fn run<C: Consumer>(
     tracing::debug!(?end, "connection loop ended");
     params.layer.inner().unregister(ctx.channel_name()).await;
     drop(inbox);
+    let Some(mut writer) = guard.disarm() else {
+        return end;
+    };
 
     // Always queue a close so the writer ends even when clones of the context
     // live on in user tasks. After a client close this only completes the
@@ -175,6 +186,34 @@ pub(crate) async fn run<C: Consumer>(
         writer.abort();
     }
     end
+}
+
+/// Leaves the layer and stops the writer when a connection future is dropped
+/// before its normal end.
+struct Cleanup {
+    layer: Layer,
+    channel: ChannelName,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cleanup {
+    /// The normal end has been reached: hand the writer back, clean nothing.
+    fn disarm(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.writer.take()
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        writer.abort();
+        let (layer, channel) = (self.layer.clone(), self.channel.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { layer.inner().unregister(&channel).await });
+        }
+    }
 }
 
 async fn drive<C: Consumer>(
@@ -331,12 +370,7 @@ async fn drive<C: Consumer>(
             }
         }
         match frame {
-            Some(Ok(WsMessage::Text(text))) => {
-                handle_text(&mut consumer, ctx, text.as_str()).await;
-                if let Some(end) = drain_inbox(&mut consumer, ctx, inbox).await {
-                    return end;
-                }
-            }
+            Some(Ok(WsMessage::Text(text))) => handle_text(&mut consumer, ctx, text.as_str()).await,
             Some(Ok(WsMessage::Binary(_))) => {
                 send(ctx, FrameError::binary_frame().to_frame(&[])).await;
                 if C::CONFIG.send_completion {
@@ -358,6 +392,11 @@ async fn drive<C: Consumer>(
                     _ => EndReason::Transport,
                 };
             }
+        }
+        // Events that arrived meanwhile, so a client that keeps sending
+        // cannot starve them.
+        if let Some(end) = drain_inbox(&mut consumer, ctx, inbox).await {
+            return end;
         }
     }
 }
@@ -431,7 +470,11 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                 Outcome::Reply(None) => {}
                 Outcome::Failed(error) => {
                     tracing::error!(action = &*envelope.action, %error, "handler failed");
-                    send(ctx, wire::handler_failed_frame(&envelope.action)).await;
+                    send(
+                        ctx,
+                        wire::handler_failed_frame(&envelope.action, envelope.reference),
+                    )
+                    .await;
                 }
                 Outcome::Invalid(error) => {
                     tracing::debug!(
@@ -439,7 +482,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                         kind = error.kind(),
                         "invalid payload"
                     );
-                    send(ctx, error.to_frame(&[])).await;
+                    send(ctx, error.to_frame_with_ref(&[], envelope.reference)).await;
                 }
                 Outcome::Denied(denied) => {
                     tracing::debug!(
@@ -447,18 +490,16 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                         status = denied.status(),
                         "permission denied"
                     );
-                    let frame = serde_json::json!({
-                        "action": "error",
-                        "payload": {"status_code": denied.status(), "detail": denied.detail()},
-                    });
-                    send(ctx, frame.to_string()).await;
+                    let frame =
+                        wire::denied_frame(denied.status(), denied.detail(), envelope.reference);
+                    send(ctx, frame).await;
                 }
                 Outcome::Unknown => {
                     let expected: Vec<&str> = C::CHANNEL.client_actions().collect();
                     let error = FrameError::UnknownAction {
                         tag: envelope.action.to_string(),
                     };
-                    send(ctx, error.to_frame(&expected)).await;
+                    send(ctx, error.to_frame_with_ref(&expected, envelope.reference)).await;
                 }
             }
         }
@@ -572,6 +613,13 @@ fn expand_group(template: &str, ctx: &Context) -> Result<GroupName, String> {
         let value = ctx.param(param).ok_or_else(|| {
             format!("group template {template:?} names {{{param}}}, which the route does not have")
         })?;
+        // Only letters and digits: a value holding the template's own
+        // separators (`_`, `.`, `-`) could forge another group's name.
+        if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "route parameter {param} = {value:?} is not only letters and digits"
+            ));
+        }
         name.push_str(value);
         rest = &after[end + 1..];
     }

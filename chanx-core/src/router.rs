@@ -212,7 +212,8 @@ impl Router {
             .map(|authenticator| &**authenticator)
     }
 
-    /// Checks that every routed consumer's authenticator is registered.
+    /// Checks that every routed consumer's authenticator is registered and
+    /// that its group templates name parameters of its route.
     ///
     /// # Errors
     ///
@@ -220,6 +221,31 @@ impl Router {
     pub fn validate(&self) -> Result<(), String> {
         for route in self.routes.iter() {
             route.runner.validate(self)?;
+            let params: Vec<&str> = route
+                .pattern
+                .segments
+                .iter()
+                .filter_map(|segment| match segment {
+                    Segment::Param(name) => Some(name.as_str()),
+                    Segment::Literal(_) => None,
+                })
+                .collect();
+            for template in route.runner.channel().groups {
+                for placeholder in template
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|part| part.split_once('}'))
+                {
+                    if !params.contains(&placeholder.0) {
+                        return Err(format!(
+                            "consumer `{}` joins group {template:?}, but route {:?} has no {{{}}} parameter",
+                            route.runner.channel().type_name,
+                            route.pattern.source,
+                            placeholder.0
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -165,7 +165,8 @@ impl ServerConfig {
         self
     }
 
-    /// How long a client may take to send its upgrade request's headers.
+    /// How long a client may take to send its request's headers (and an
+    /// HTTP route's request body).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
@@ -540,7 +541,18 @@ async fn serve_http_route(
     params: Vec<(String, String)>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
+    let collected = tokio::time::timeout(
+        shared.config.header_read_timeout,
+        Limited::new(body, MAX_BODY).collect(),
+    )
+    .await;
+    let Ok(collected) = collected else {
+        return text_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        );
+    };
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
             if error.downcast_ref::<LengthLimitError>().is_some() {

@@ -260,6 +260,13 @@ impl FrameError {
     /// Renders the error frame, listing `expected` actions for an unknown one.
     #[must_use]
     pub fn to_frame(&self, expected: &[&str]) -> String {
+        self.to_frame_with_ref(expected, None)
+    }
+
+    /// Renders the error frame with the client's `ref` echoed, for errors
+    /// found after the envelope was read.
+    #[must_use]
+    pub fn to_frame_with_ref(&self, expected: &[&str], reference: Option<&RawValue>) -> String {
         let (loc, msg): (&[LocSegment], String) = match self {
             Self::UnknownAction { tag } => (
                 &[],
@@ -277,8 +284,25 @@ impl FrameError {
             loc,
             msg: &msg,
         }];
-        serde_json::json!({"action": "error", "payload": detail}).to_string()
+        error_frame(&detail, reference)
     }
+}
+
+/// `{"action":"error","payload":…}` with `"ref"` when there is one.
+fn error_frame<T: Serialize + ?Sized>(payload: &T, reference: Option<&RawValue>) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a, T: ?Sized> {
+        action: &'static str,
+        payload: &'a T,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a RawValue>,
+    }
+    serde_json::to_string(&Frame {
+        action: "error",
+        payload,
+        reference,
+    })
+    .unwrap_or_else(|_| r#"{"action":"error","payload":null}"#.to_owned())
 }
 
 #[derive(Serialize)]
@@ -304,12 +328,15 @@ impl fmt::Display for ExpectedTags<'_> {
 }
 
 /// The frame sent when a handler returns an error or panics.
-pub(crate) fn handler_failed_frame(action: &str) -> String {
-    serde_json::json!({
-        "action": "error",
-        "payload": {"detail": format!("Failed to process message for {action}")},
-    })
-    .to_string()
+pub(crate) fn handler_failed_frame(action: &str, reference: Option<&RawValue>) -> String {
+    let detail = serde_json::json!({ "detail": format!("Failed to process message for {action}") });
+    error_frame(&detail, reference)
+}
+
+/// The frame sent when a handler's permission denies a frame.
+pub(crate) fn denied_frame(status: u16, detail: &str, reference: Option<&RawValue>) -> String {
+    let payload = serde_json::json!({ "status_code": status, "detail": detail });
+    error_frame(&payload, reference)
 }
 
 struct RawEnvelope<'a> {

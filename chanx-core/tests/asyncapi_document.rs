@@ -200,7 +200,7 @@ fn structure_of_a_document() {
     );
     assert_eq!(
         draw["reply"]["messages"],
-        json!([{"$ref": "#/channels/canvas/messages/Drawn"}])
+        json!([{"$ref": "#/channels/canvas/messages/Drawn"}, {"$ref": "#/channels/canvas/messages/ErrorMessage"}])
     );
     assert_eq!(
         draw["security"],
@@ -437,5 +437,46 @@ fn a_new_field_shows_up_without_touching_anything_else() {
         before["components"]["schemas"]["Post"]["properties"]
             .get("pinned")
             .is_none()
+    );
+}
+
+#[derive(Default)]
+struct Clash;
+
+#[channel(name = "clash/x")]
+impl Clash {
+    /// A handler whose operation id is the protocol operation's.
+    #[ws_handler]
+    async fn protocol(&mut self, _: Ping) -> Pong {
+        Pong
+    }
+}
+
+#[test]
+fn no_operation_or_channel_is_overwritten() {
+    let document = api().document(&Router::new().route::<Clash>("/a").route::<Clash>("/b"));
+    write_for_parser("clash", &serde_json::to_string_pretty(&document).unwrap());
+    let channels: Vec<&str> = document["channels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        channels,
+        ["clash_x", "clash_x_2"],
+        "`/` cannot appear in a $ref pointer"
+    );
+    assert_eq!(
+        document["operations"]["clash_x_protocol"]["action"],
+        "receive"
+    );
+    assert_eq!(
+        document["operations"]["clash_x_protocol_2"]["action"],
+        "send"
+    );
+    assert_eq!(
+        document["operations"]["clash_x_2_protocol"]["action"],
+        "receive"
     );
 }

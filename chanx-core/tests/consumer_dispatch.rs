@@ -321,6 +321,35 @@ async fn handler_errors_and_panics_keep_the_connection() {
 }
 
 #[tokio::test]
+async fn error_replies_echo_the_ref() {
+    let app = app(&Counter::default());
+    let mut client = connect(&app, "/calc/x").await;
+    client.receive_json().await.unwrap();
+    client
+        .send_text(r#"{"action":"fail","payload":{"how":"error"},"ref":"f1"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_all_messages().await.unwrap(),
+        vec![
+            json!({"action":"error","payload":{"detail":"Failed to process message for fail"},"ref":"f1"})
+        ]
+    );
+    client
+        .send_text(r#"{"action":"add","payload":{},"ref":7}"#)
+        .await
+        .unwrap();
+    let frames = client.receive_all_messages().await.unwrap();
+    assert_eq!(frames[0]["ref"], 7);
+    assert_eq!(frames[0]["payload"][0]["type"], "missing");
+    client
+        .send_text(r#"{"action":"nope","ref":"u"}"#)
+        .await
+        .unwrap();
+    assert_eq!(client.receive_all_messages().await.unwrap()[0]["ref"], "u");
+}
+
+#[tokio::test]
 async fn context_exposes_params_query_headers_and_state() {
     let counter = Counter::default();
     let app = app(&counter);

@@ -57,7 +57,14 @@ pub fn event_handler(_attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Marks the associated function of a `#[channel]` impl block that builds
-/// the consumer for each connection.
+/// the consumer for each connection, from `&Context` (route parameters,
+/// query, headers, state, identity). It returns `Self`, or
+/// `Result<Self, E>` with `E: Into<Reject>` to refuse the connection.
+///
+/// It runs before the `authentication` frame is sent and before the
+/// channel's groups are joined: send messages and join groups in the
+/// `#[post_authentication]` hook, so that the client sees them after the
+/// authentication frame.
 #[proc_macro_attribute]
 pub fn on_connect(_attr: TokenStream, item: TokenStream) -> TokenStream {
     channel::outside_channel("on_connect", item.into()).into()

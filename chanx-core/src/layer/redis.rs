@@ -107,7 +107,7 @@ struct Inner {
 
 #[derive(Debug)]
 enum Control {
-    Subscribe(String, Option<oneshot::Sender<()>>),
+    Subscribe(GroupName, oneshot::Sender<()>),
     Unsubscribe(GroupName),
 }
 
@@ -207,10 +207,7 @@ impl Inner {
         let (ack, acked) = oneshot::channel();
         if self
             .control
-            .send(Control::Subscribe(
-                self.group_channel(group.as_str()),
-                Some(ack),
-            ))
+            .send(Control::Subscribe(group.clone(), ack))
             .is_ok()
         {
             // While Redis is down the group is subscribed on reconnection;
@@ -346,7 +343,7 @@ async fn subscriber(
                 failures = failures.saturating_add(1);
                 // Let waiting joins go: they are subscribed on reconnection.
                 while let Ok(request) = control.try_recv() {
-                    if let Control::Subscribe(_, Some(ack)) = request {
+                    if let Control::Subscribe(_, ack) = request {
                         let _ = ack.send(());
                     }
                 }
@@ -402,11 +399,18 @@ async fn subscriber(
                 request = control.recv() => {
                     let Some(request) = request else { return };
                     let result = match request {
-                        Control::Subscribe(channel, ack) => {
-                            let result = sink.subscribe(&channel).await;
-                            if let Some(ack) = ack {
-                                let _ = ack.send(());
-                            }
+                        Control::Subscribe(group, ack) => {
+                            let Some(strong) = inner.upgrade() else { return };
+                            // The group may have emptied since the join (a
+                            // leave racing it): then there is nothing to do.
+                            let result = if strong.hub.member_count(&group) > 0 {
+                                let channel = strong.group_channel(group.as_str());
+                                drop(strong);
+                                sink.subscribe(&channel).await
+                            } else {
+                                Ok(())
+                            };
+                            let _ = ack.send(());
                             result
                         }
                         Control::Unsubscribe(group) => {
