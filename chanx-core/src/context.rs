@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use futures_util::task::AtomicWaker;
 use http::{Extensions, HeaderMap};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::layer::{ChannelName, GroupName, Layer, LayerError, LayerMessage};
@@ -36,7 +37,7 @@ struct Inner {
     state: Arc<Extensions>,
     outbound: mpsc::Sender<Outbound>,
     close: Mutex<Option<(CloseCode, Utf8Bytes)>>,
-    close_requested: Notify,
+    close_requested: AtomicWaker,
 }
 
 /// What the upgrade request said: path, route parameters, query and headers.
@@ -103,7 +104,7 @@ impl Context {
                 state,
                 outbound,
                 close: Mutex::new(None),
-                close_requested: Notify::new(),
+                close_requested: AtomicWaker::new(),
             }),
         }
     }
@@ -349,7 +350,8 @@ impl Context {
             .unwrap_or_else(PoisonError::into_inner);
         if close.is_none() {
             *close = Some((code, truncate_reason(reason)));
-            self.inner.close_requested.notify_one();
+            drop(close);
+            self.inner.close_requested.wake();
         }
     }
 
@@ -363,9 +365,21 @@ impl Context {
             .is_some()
     }
 
-    /// Resolves once [`Context::close`] has been called.
+    /// Resolves once [`Context::close`] has been called. Lock-free to poll:
+    /// only the connection's own task waits on it.
     pub(crate) async fn close_requested(&self) {
-        self.inner.close_requested.notified().await;
+        std::future::poll_fn(|cx| {
+            if self.is_closing() {
+                return std::task::Poll::Ready(());
+            }
+            self.inner.close_requested.register(cx.waker());
+            if self.is_closing() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
     }
 
     pub(crate) fn requested_close(&self) -> Option<(CloseCode, Utf8Bytes)> {

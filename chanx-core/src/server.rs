@@ -602,8 +602,8 @@ fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Ful
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let ws_config = shared.config.websocket_config();
+    let tracker = shared.tracker.clone();
     shared.tracker.spawn(async move {
-        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(
@@ -612,7 +612,14 @@ fn upgrade(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Ful
                     Some(ws_config),
                 )
                 .await;
-                pending.run(Box::pin(socket)).await;
+                // The connection gets a task of its own, so this one (and the
+                // room its upgrade futures took) is freed now rather than
+                // living as long as the connection.
+                let connection = pending.run(Box::pin(socket));
+                tracker.spawn(async move {
+                    let _slot = slot;
+                    connection.await;
+                });
             }
             Err(error) => tracing::debug!(%error, "upgrade failed"),
         }

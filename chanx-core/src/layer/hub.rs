@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tokio::sync::{Notify, mpsc};
+use futures_util::task::AtomicWaker;
+use tokio::sync::mpsc;
 
 use super::{ChannelName, GroupName, LayerMessage, MessageKind};
 use crate::context::Outbound;
@@ -44,7 +45,7 @@ struct Mailbox {
 #[derive(Debug, Default)]
 struct Overflow {
     flag: AtomicBool,
-    notify: Notify,
+    waker: AtomicWaker,
     direct: std::sync::OnceLock<mpsc::Sender<Outbound>>,
 }
 
@@ -56,6 +57,25 @@ pub struct LayerStats {
     pub delivered: u64,
     /// Connections closed because their inbox was full.
     pub slow_disconnects: u64,
+}
+
+impl Overflow {
+    /// Resolves once the flag is set. Lock-free to poll; one waiter (the
+    /// connection's task).
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.flag.load(Ordering::Acquire) {
+                return std::task::Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            if self.flag.load(Ordering::Acquire) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 /// A connection's inbox: what layers deliver to it.
@@ -82,11 +102,7 @@ impl Inbox {
     /// can be created once and polled beside [`Inbox::recv`].
     pub(crate) fn overflow_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let overflow = Arc::clone(&self.overflow);
-        async move {
-            while !overflow.flag.load(Ordering::Acquire) {
-                overflow.notify.notified().await;
-            }
-        }
+        async move { overflow.wait().await }
     }
 
     /// Lets the hub put broadcasts straight into the connection's outbound
@@ -121,9 +137,10 @@ impl Inbox {
         if self.overflow.flag.load(Ordering::Acquire) {
             return Err(InboxClosed::Overflowed);
         }
+        let overflow = Arc::clone(&self.overflow);
         tokio::select! {
             biased;
-            () = self.overflow.notify.notified() => Err(InboxClosed::Overflowed),
+            () = overflow.wait() => Err(InboxClosed::Overflowed),
             message = self.rx.recv() => message.ok_or(InboxClosed::Unregistered),
         }
     }
@@ -274,7 +291,7 @@ impl Hub {
         }
         if !mailbox.overflow.flag.swap(true, Ordering::AcqRel) {
             self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
-            mailbox.overflow.notify.notify_one();
+            mailbox.overflow.waker.wake();
             tracing::warn!(
                 channel = channel.as_str(),
                 "queue full: closing the slow connection with 1008"
