@@ -198,7 +198,9 @@ impl ServerConfig {
     }
 
     /// The most WebSocket connections served at once; further upgrades get
-    /// HTTP 503.
+    /// HTTP 503. The same number caps connections still speaking HTTP
+    /// (before or without an upgrade): past it, new TCP connections are
+    /// closed at once.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections;
         self
@@ -368,6 +370,7 @@ impl Server {
         }
         let shared = Arc::new(Shared {
             connections: AtomicUsize::new(0),
+            http_connections: AtomicUsize::new(0),
             asyncapi: std::sync::OnceLock::new(),
             router,
             config: self.config,
@@ -383,11 +386,18 @@ impl Server {
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    // Connections still speaking HTTP (before or without an
+                    // upgrade) are capped too, so idle sockets cannot pile up.
+                    let Some(slot) = HttpSlot::take(&shared) else {
+                        tracing::warn!(%peer, "connection refused: too many HTTP connections");
+                        drop(stream);
+                        continue;
+                    };
                     let shared_for_task = Arc::clone(&shared);
                     let span = tracing::debug_span!("http", %peer);
                     shared
                         .tracker
-                        .spawn(serve_http(stream, shared_for_task).instrument(span));
+                        .spawn(serve_http(stream, shared_for_task, slot).instrument(span));
                 }
                 Err(error) => {
                     // Out of file descriptors and similar: back off instead of spinning.
@@ -414,6 +424,29 @@ impl Server {
     }
 }
 
+/// One of the `max_connections` places for connections still speaking
+/// HTTP, given back when the HTTP connection ends (after an upgrade, the
+/// WebSocket holds a [`ConnectionSlot`] instead).
+struct HttpSlot(Arc<Shared>);
+
+impl HttpSlot {
+    fn take(shared: &Arc<Shared>) -> Option<Self> {
+        shared
+            .http_connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
+                (active < shared.config.max_connections).then_some(active + 1)
+            })
+            .is_ok()
+            .then(|| Self(Arc::clone(shared)))
+    }
+}
+
+impl Drop for HttpSlot {
+    fn drop(&mut self) {
+        self.0.http_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One of the `max_connections` places, given back on drop.
 struct ConnectionSlot(Arc<Shared>);
 
@@ -437,6 +470,7 @@ impl Drop for ConnectionSlot {
 
 struct Shared {
     connections: AtomicUsize,
+    http_connections: AtomicUsize,
     asyncapi: std::sync::OnceLock<serde_json::Value>,
     router: Router,
     config: ServerConfig,
@@ -444,7 +478,7 @@ struct Shared {
     tracker: TaskTracker,
 }
 
-async fn serve_http(stream: TcpStream, shared: Arc<Shared>) {
+async fn serve_http(stream: TcpStream, shared: Arc<Shared>, _slot: HttpSlot) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY");
     }

@@ -341,3 +341,34 @@ async fn shutdown_cuts_a_handler_that_overruns_the_bound() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn idle_http_connections_are_capped_too() {
+    use tokio::io::AsyncReadExt;
+    let server = server_with(ServerConfig::new().max_connections(2)).await;
+    // Two sockets that never send a request hold both HTTP places.
+    let _first = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buffer)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the third connection is closed at once: {read:?}"
+    );
+    // Once a place frees up, connections are served again.
+    drop(_first);
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(mut client) = server.connect("/echo").await {
+            client.send_message(&Ping).await.unwrap();
+            assert_eq!(client.receive_message::<Pong>().await.unwrap(), Pong);
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served);
+    server.stop().await.unwrap();
+}
