@@ -57,3 +57,55 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// Asserts that a server running `router` serves, at `GET /asyncapi.json`,
+/// the document [`Router::asyncapi_json`] gives (with configured servers,
+/// byte for byte).
+///
+/// # Panics
+///
+/// When the server cannot start, the request fails, or the documents differ.
+pub async fn assert_asyncapi_served(router: Router) {
+    let expected = router.asyncapi_json();
+    let server = crate::TestServer::start(router)
+        .await
+        .unwrap_or_else(|error| panic!("cannot start a test server: {error}"));
+    let (status, body) = http_get(server.addr(), "/asyncapi.json")
+        .await
+        .unwrap_or_else(|error| panic!("GET /asyncapi.json failed: {error}"));
+    assert_eq!(status, 200, "GET /asyncapi.json");
+    assert_eq!(
+        Some(body),
+        expected,
+        "the served document differs from the emitted one"
+    );
+    if let Err(error) = server.stop().await {
+        panic!("the test server failed: {error}");
+    }
+}
+
+/// The two AsyncAPI tests an app with a committed `asyncapi.json` wants:
+/// the file is current (and its examples decode), and the server serves the
+/// same document. Needs `tokio` (feature `macros`) in dev-dependencies.
+///
+/// ```ignore
+/// chanx_testing::asyncapi_tests!(
+///     my_app::app(),
+///     committed = concat!(env!("CARGO_MANIFEST_DIR"), "/asyncapi.json"),
+///     refresh = "cargo run -p my-app -- --emit-asyncapi asyncapi.json",
+/// );
+/// ```
+#[macro_export]
+macro_rules! asyncapi_tests {
+    ($app:expr, committed = $committed:expr, refresh = $refresh:expr $(,)?) => {
+        #[test]
+        fn committed_asyncapi_document_is_current() {
+            $crate::assert_asyncapi_current(&$app, $committed, $refresh);
+        }
+
+        #[tokio::test]
+        async fn the_server_serves_the_same_asyncapi_document() {
+            $crate::assert_asyncapi_served($app).await;
+        }
+    };
+}

@@ -41,7 +41,7 @@ mod capture;
 mod process;
 mod redis_server;
 
-pub use asyncapi::{assert_asyncapi_current, http_get};
+pub use asyncapi::{assert_asyncapi_current, assert_asyncapi_served, http_get};
 pub use capture::{CaptureLayer, Captured};
 pub use process::ServerProcess;
 pub use redis_server::{RedisServer, RedisServerError};
