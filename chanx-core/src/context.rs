@@ -4,7 +4,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use futures_util::task::AtomicWaker;
@@ -37,6 +37,8 @@ struct Inner {
     state: Arc<Extensions>,
     outbound: mpsc::Sender<Outbound>,
     close: Mutex<Option<(CloseCode, Utf8Bytes)>>,
+    /// Set with `close`, so the per-frame check takes no lock.
+    closing: AtomicBool,
     close_requested: AtomicWaker,
 }
 
@@ -104,6 +106,7 @@ impl Context {
                 state,
                 outbound,
                 close: Mutex::new(None),
+                closing: AtomicBool::new(false),
                 close_requested: AtomicWaker::new(),
             }),
         }
@@ -351,6 +354,7 @@ impl Context {
         if close.is_none() {
             *close = Some((code, truncate_reason(reason)));
             drop(close);
+            self.inner.closing.store(true, Ordering::Release);
             self.inner.close_requested.wake();
         }
     }
@@ -358,11 +362,7 @@ impl Context {
     /// Whether [`Context::close`] has been called.
     #[must_use]
     pub fn is_closing(&self) -> bool {
-        self.inner
-            .close
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.inner.closing.load(Ordering::Acquire)
     }
 
     /// Resolves once [`Context::close`] has been called. Lock-free to poll:

@@ -47,13 +47,18 @@ impl<'a> Envelope<'a> {
         let action = match raw.action {
             None => return Err(FrameError::MissingAction),
             Some(value) if value.get() == "null" => return Err(FrameError::MissingAction),
-            Some(value) => match serde_json::from_str::<CowStr<'a>>(value.get()) {
-                Ok(CowStr(action)) => action,
-                Err(_) => {
-                    return Err(FrameError::UnknownAction {
-                        tag: truncate(value.get(), MAX_ECHOED_TAG).to_owned(),
-                    });
-                }
+            Some(value) => match plain_string(value.get()) {
+                // The common case: a string without escapes, sliced out of
+                // the frame as it is.
+                Some(action) => Cow::Borrowed(action),
+                None => match serde_json::from_str::<CowStr<'a>>(value.get()) {
+                    Ok(CowStr(action)) => action,
+                    Err(_) => {
+                        return Err(FrameError::UnknownAction {
+                            tag: truncate(value.get(), MAX_ECHOED_TAG).to_owned(),
+                        });
+                    }
+                },
             },
         };
         Ok(Self {
@@ -62,6 +67,14 @@ impl<'a> Envelope<'a> {
             reference: raw.reference,
         })
     }
+}
+
+/// The contents of a JSON string literal that has no escapes. `raw` is
+/// valid JSON (a `RawValue`), so between its quotes there is nothing to
+/// decode unless a backslash appears.
+fn plain_string(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
 }
 
 /// How much of an unknown tag an error frame echoes back.
@@ -422,6 +435,16 @@ mod tests {
         assert!(matches!(envelope.action, Cow::Borrowed("chat")));
         assert_eq!(envelope.payload.unwrap().get(), r#"{"a":[1,2]}"#);
         assert_eq!(envelope.reference.unwrap().get(), r#""r1""#);
+    }
+
+    #[test]
+    fn plain_strings_are_sliced_and_escapes_decoded() {
+        assert_eq!(plain_string("\"chat\""), Some("chat"));
+        assert_eq!(plain_string("\"\""), Some(""));
+        assert_eq!(plain_string(r#""a\"b""#), None);
+        assert_eq!(plain_string("5"), None);
+        let envelope = Envelope::parse(r#"{"action":"a\"b"}"#).unwrap();
+        assert_eq!(envelope.action, "a\"b");
     }
 
     #[test]
