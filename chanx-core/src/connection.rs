@@ -28,6 +28,7 @@ use crate::message::Message as _;
 use crate::server::RateLimit;
 use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
+use serde_json::value::RawValue;
 
 /// A WebSocket message stream and sink: a tokio-tungstenite socket over any
 /// byte stream, or an adapter from another server's WebSocket type.
@@ -457,11 +458,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
     match Envelope::parse(text) {
         Err(error) => {
             tracing::debug!(kind = error.kind(), "rejected frame");
-            let expected: Vec<&str> = match error {
-                FrameError::UnknownAction { .. } => C::CHANNEL.client_actions().collect(),
-                _ => Vec::new(),
-            };
-            send(ctx, error.to_frame(&expected)).await;
+            send(ctx, rejection::<C>(&error, None)).await;
         }
         Ok(envelope) => {
             tracing::trace!(action = &*envelope.action, "frame");
@@ -482,7 +479,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                         kind = error.kind(),
                         "invalid payload"
                     );
-                    send(ctx, error.to_frame_with_ref(&[], envelope.reference)).await;
+                    send(ctx, rejection::<C>(&error, envelope.reference)).await;
                 }
                 Outcome::Denied(denied) => {
                     tracing::debug!(
@@ -495,11 +492,10 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                     send(ctx, frame).await;
                 }
                 Outcome::Unknown => {
-                    let expected: Vec<&str> = C::CHANNEL.client_actions().collect();
                     let error = FrameError::UnknownAction {
                         tag: envelope.action.to_string(),
                     };
-                    send(ctx, error.to_frame_with_ref(&expected, envelope.reference)).await;
+                    send(ctx, rejection::<C>(&error, envelope.reference)).await;
                 }
             }
         }
@@ -507,6 +503,16 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
     if C::CONFIG.send_completion {
         send_static(ctx, COMPLETE_FRAME).await;
     }
+}
+
+/// The error frame for a rejected client frame; an unknown action lists the
+/// actions this consumer takes, however it was found unknown.
+fn rejection<C: Consumer>(error: &FrameError, reference: Option<&RawValue>) -> String {
+    let expected: Vec<&str> = match error {
+        FrameError::UnknownAction { .. } => C::CHANNEL.client_actions().collect(),
+        _ => Vec::new(),
+    };
+    error.to_frame_with_ref(&expected, reference)
 }
 
 async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, message: LayerMessage) {

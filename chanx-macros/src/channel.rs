@@ -694,8 +694,26 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
             })
             .collect::<Vec<_>>()
     };
-    let ws_arms = arms(Kind::Ws);
-    let event_arms = arms(Kind::Event);
+    // `dispatch` and `dispatch_event` differ only in their handlers.
+    let dispatch_fn = |name: &str, arms: Vec<TokenStream>| {
+        let name = syn::Ident::new(name, Span::call_site());
+        quote! {
+            fn #name<'a>(
+                &'a mut self,
+                ctx: &'a ::chanx_core::Context,
+                envelope: &'a ::chanx_core::__private::Envelope<'a>,
+            ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
+                async move {
+                    let _ = ctx;
+                    let action: &str = &envelope.action;
+                    #(#arms)*
+                    ::chanx_core::__private::Outcome::Unknown
+                }
+            }
+        }
+    };
+    let dispatch = dispatch_fn("dispatch", arms(Kind::Ws));
+    let dispatch_event = dispatch_fn("dispatch_event", arms(Kind::Event));
 
     let connect = match &model.on_connect {
         Some(hook) => {
@@ -785,31 +803,8 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
                 #post_authentication
             }
 
-            fn dispatch<'a>(
-                &'a mut self,
-                ctx: &'a ::chanx_core::Context,
-                envelope: &'a ::chanx_core::__private::Envelope<'a>,
-            ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
-                async move {
-                    let _ = ctx;
-                    let action: &str = &envelope.action;
-                    #(#ws_arms)*
-                    ::chanx_core::__private::Outcome::Unknown
-                }
-            }
-
-            fn dispatch_event<'a>(
-                &'a mut self,
-                ctx: &'a ::chanx_core::Context,
-                envelope: &'a ::chanx_core::__private::Envelope<'a>,
-            ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
-                async move {
-                    let _ = ctx;
-                    let action: &str = &envelope.action;
-                    #(#event_arms)*
-                    ::chanx_core::__private::Outcome::Unknown
-                }
-            }
+            #dispatch
+            #dispatch_event
         }
     }
 }
