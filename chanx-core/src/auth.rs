@@ -362,21 +362,23 @@ impl<V: TokenVerifier> BearerToken<V> {
         &self.verifier
     }
 
-    fn token<'a>(&self, ctx: &'a Context) -> Option<std::borrow::Cow<'a, str>> {
+    fn token(&self, ctx: &Context) -> Option<String> {
         let header = ctx
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
+            .header(header::AUTHORIZATION)
             .and_then(|value| {
+                let value = value.to_str().ok()?;
                 let (scheme, token) = value.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
             })
             .filter(|token| !token.is_empty());
         match header {
-            Some(token) => Some(std::borrow::Cow::Borrowed(token)),
+            Some(token) => Some(token),
             None => ctx
                 .query_param(&self.query_param)
-                .filter(|token| !token.is_empty()),
+                .filter(|token| !token.is_empty())
+                .map(std::borrow::Cow::into_owned),
         }
     }
 }
@@ -456,7 +458,7 @@ impl<L: SessionLookup> Authenticator for SessionCookie<L> {
                 "Authentication credentials were not provided.",
             ));
         };
-        match self.lookup.lookup(id, ctx).await {
+        match self.lookup.lookup(&id, ctx).await {
             Some(identity) => Ok(Authenticated::new(identity)),
             None => Err(AuthError::unauthorized("Invalid or expired session.")),
         }

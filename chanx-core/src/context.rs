@@ -5,16 +5,20 @@ use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
-use http::{Extensions, HeaderMap};
-use tokio::sync::mpsc;
+use http::header::AsHeaderName;
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::config::FanoutLimit;
+use crate::connection::FanoutBudget;
 use crate::layer::{ChannelName, GroupName, Layer, LayerError, LayerMessage};
 use crate::message::{Message, encode};
 use crate::ws::CloseCode;
+use crate::ws::outbox::{Outbound, Outbox};
 
 /// A connection's identity, request data and outbound queue.
 ///
@@ -34,8 +38,12 @@ struct Inner {
     groups: Mutex<Vec<GroupName>>,
     identity: OnceLock<Arc<dyn Any + Send + Sync>>,
     request: RequestInfo,
+    /// The upgrade request's headers: all of them while the connection is
+    /// being established, then only the retained ones.
+    headers: RwLock<Arc<HeaderMap>>,
     state: Arc<Extensions>,
-    outbound: mpsc::Sender<Outbound>,
+    outbox: Arc<Outbox>,
+    fanout: Option<Mutex<FanoutBudget>>,
     close: Mutex<Option<(CloseCode, Utf8Bytes)>>,
     /// Set with `close`, so the per-frame check takes no lock.
     closing: AtomicBool,
@@ -49,14 +57,6 @@ pub(crate) struct RequestInfo {
     pub(crate) params: Vec<(String, String)>,
     pub(crate) query: Option<String>,
     pub(crate) headers: HeaderMap,
-}
-
-/// A frame queued for the connection's writer.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Text(Utf8Bytes),
-    Ping,
-    Close(CloseCode, Utf8Bytes),
 }
 
 /// A process-unique connection number, shown in logs.
@@ -91,10 +91,12 @@ impl Context {
     pub(crate) fn new(
         id: ConnectionId,
         layer: Layer,
-        request: RequestInfo,
+        mut request: RequestInfo,
         state: Arc<Extensions>,
-        outbound: mpsc::Sender<Outbound>,
+        outbox: Arc<Outbox>,
+        fanout: Option<FanoutLimit>,
     ) -> Self {
+        let headers = RwLock::new(Arc::new(std::mem::take(&mut request.headers)));
         Self {
             inner: Arc::new(Inner {
                 id,
@@ -103,8 +105,10 @@ impl Context {
                 groups: Mutex::new(Vec::new()),
                 identity: OnceLock::new(),
                 request,
+                headers,
                 state,
-                outbound,
+                outbox,
+                fanout: fanout.map(|limit| Mutex::new(FanoutBudget::new(limit, Instant::now()))),
                 close: Mutex::new(None),
                 closing: AtomicBool::new(false),
                 close_requested: AtomicWaker::new(),
@@ -237,24 +241,36 @@ impl Context {
     }
 
     /// The first value of header `name`, if it is visible ASCII.
+    ///
+    /// Every header of the upgrade request is here while the connection is
+    /// being established (authenticator, permissions, `#[on_connect]`,
+    /// `#[post_authentication]`); after that, only the headers listed in
+    /// [`ServerConfig::retain_headers`](crate::ServerConfig::retain_headers).
+    /// Keep what handlers need in the consumer instead.
     #[must_use]
-    pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.inner.request.headers.get(name)?.to_str().ok()
+    pub fn header_str(&self, name: impl AsHeaderName) -> Option<String> {
+        self.header(name)?.to_str().ok().map(str::to_owned)
     }
 
-    /// The value of cookie `name` from the upgrade request.
+    /// The first value of header `name` (see [`Context::header_str`] for
+    /// which headers are kept).
     #[must_use]
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.inner
-            .request
-            .headers
+    pub fn header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
+        self.headers().get(name).cloned()
+    }
+
+    /// The value of cookie `name` from the upgrade request (see
+    /// [`Context::header_str`] for how long headers are kept).
+    #[must_use]
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers()
             .get_all(http::header::COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.trim_matches('"'))
+            .map(|(_, value)| value.trim_matches('"').to_owned())
     }
 
     /// The request path, such as `/ws/chat/lobby`.
@@ -299,10 +315,36 @@ impl Context {
             .map(|(_, value)| value)
     }
 
-    /// The upgrade request's headers.
+    /// The upgrade request's headers (see [`Context::header_str`] for which
+    /// are kept after the connection is established).
     #[must_use]
-    pub fn headers(&self) -> &HeaderMap {
-        &self.inner.request.headers
+    pub fn headers(&self) -> Arc<HeaderMap> {
+        Arc::clone(
+            &self
+                .inner
+                .headers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Drops every header but `keep`, once the connection is established.
+    pub(crate) fn retain_headers(&self, keep: &[HeaderName]) {
+        let mut headers = self
+            .inner
+            .headers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if headers.is_empty() {
+            return;
+        }
+        let mut retained = HeaderMap::new();
+        for name in keep {
+            for value in headers.get_all(name) {
+                retained.append(name.clone(), value.clone());
+            }
+        }
+        *headers = Arc::new(retained);
     }
 
     /// Shared application state registered with
@@ -334,8 +376,8 @@ impl Context {
 
     pub(crate) async fn send_frame(&self, frame: Utf8Bytes) -> Result<(), SendError> {
         self.inner
-            .outbound
-            .send(Outbound::Text(frame))
+            .outbox
+            .push(Outbound::Text(frame))
             .await
             .map_err(|_| SendError)
     }
@@ -390,28 +432,37 @@ impl Context {
             .clone()
     }
 
-    /// A sender for the outbound queue, for direct broadcast delivery.
-    pub(crate) fn outbound(&self) -> mpsc::Sender<Outbound> {
-        self.inner.outbound.clone()
+    /// The connection's outbound queue.
+    pub(crate) fn outbox(&self) -> &Arc<Outbox> {
+        &self.inner.outbox
     }
 
     /// Queues a ping unless the queue is full (a full queue means the peer is
     /// busy reading, or dead: the write timeout handles that).
     pub(crate) fn try_ping(&self) {
-        let _ = self.inner.outbound.try_send(Outbound::Ping);
+        let _ = self.inner.outbox.try_push(Outbound::Ping);
     }
 
-    /// Queues the close frame for the writer, after everything queued before.
-    pub(crate) async fn send_close(
-        &self,
-        code: CloseCode,
-        reason: Utf8Bytes,
-    ) -> Result<(), SendError> {
+    /// Charges a broadcast of `bytes` to `receivers` to this connection's
+    /// fan-out budget.
+    fn charge_fanout(&self, bytes: usize, receivers: usize) {
+        if let Some(budget) = &self.inner.fanout {
+            budget
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .charge(Instant::now(), bytes, receivers);
+        }
+    }
+
+    /// How long this connection's next frame must wait for its fan-out
+    /// budget, if it is spent.
+    pub(crate) fn fanout_wait(&self) -> Option<Duration> {
         self.inner
-            .outbound
-            .send(Outbound::Close(code, reason))
-            .await
-            .map_err(|_| SendError)
+            .fanout
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wait(Instant::now())
     }
 }
 
@@ -452,11 +503,28 @@ impl<'a, M: Message + Sync> Broadcast<'a, M> {
         if self.exclude_sender {
             message = message.excluding(self.ctx.inner.channel.clone());
         }
+        let bytes = message.text().len();
         let layer = self.ctx.inner.layer.inner();
+        // Every group is tried, even after one fails; the sender is charged
+        // for what reached the local receivers (at least one copy per group,
+        // for what crossed to other processes).
+        let mut failed = Vec::new();
+        let mut receivers = 0;
         for group in &groups {
-            layer.send_group(group, message.clone()).await?;
+            match layer.send_group(group, message.clone()).await {
+                Ok(local) => receivers += local.max(1),
+                Err(error) => {
+                    receivers += 1;
+                    failed.push((group.clone(), error));
+                }
+            }
         }
-        Ok(())
+        self.ctx.charge_fanout(bytes, receivers);
+        match failed.len() {
+            0 => Ok(()),
+            1 if groups.len() == 1 => Err(failed.remove(0).1),
+            _ => Err(LayerError::Groups(failed)),
+        }
     }
 }
 

@@ -18,6 +18,17 @@
 //! # let _ = app;
 //! ```
 //!
+//! Every route is behind the server's edge: bodies are limited to
+//! [`ServerConfig::max_body_size`](crate::ServerConfig::max_body_size)
+//! (64 KiB by default; over it, HTTP 413), each client address to
+//! [`ServerConfig::http_rate_limit`](crate::ServerConfig::http_rate_limit)
+//! requests (HTTP 429), a request that changes state (any method but GET,
+//! HEAD, OPTIONS) must come from an allowed browser origin or none (HTTP
+//! 403, see [`ServerConfig::allowed_origins`](crate::ServerConfig::allowed_origins)),
+//! and once shutdown has begun routes answer HTTP 503. [`HttpRequest::json`]
+//! accepts only `application/json` bodies, so a plain HTML form on another
+//! site cannot post to a JSON route.
+//!
 //! For a full web framework, put chanx behind it and hand upgraded
 //! connections to [`Router::serve_io`](crate::Router::serve_io).
 
@@ -32,10 +43,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::layer::Layer;
-
-/// The largest request body an HTTP route reads (1 MiB); larger requests get
-/// 413.
-pub const MAX_BODY: usize = 1024 * 1024;
 
 /// A request to an HTTP route, with its body read.
 pub struct HttpRequest {
@@ -88,13 +95,35 @@ impl HttpRequest {
         &self.body
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON of type `T`; the request must say
+    /// `Content-Type: application/json` (or a `+json` type).
+    ///
+    /// ```
+    /// # use chanx_core::http::{HttpRequest, HttpResponse};
+    /// # use http::StatusCode;
+    /// # #[derive(serde::Deserialize)] struct Notify { title: String }
+    /// async fn notify(request: HttpRequest) -> HttpResponse {
+    ///     let notify: Notify = match request.json() {
+    ///         Ok(notify) => notify,
+    ///         Err(error) => return error.into(), // 415 or 400, with the reason
+    ///     };
+    ///     HttpResponse::text(StatusCode::ACCEPTED, notify.title)
+    /// }
+    /// ```
     ///
     /// # Errors
     ///
-    /// The body is not JSON of type `T`.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.body)
+    /// [`JsonBodyError::UnsupportedMediaType`] for another content type,
+    /// [`JsonBodyError::Invalid`] when the body is not JSON of type `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, JsonBodyError> {
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok());
+        if !content_type.is_some_and(is_json) {
+            return Err(JsonBodyError::UnsupportedMediaType);
+        }
+        serde_json::from_slice(&self.body).map_err(JsonBodyError::Invalid)
     }
 
     /// The application's channel layer.
@@ -110,11 +139,53 @@ impl HttpRequest {
     }
 }
 
+/// Whether a `Content-Type` value is JSON.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Why [`HttpRequest::json`] refused a body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonBodyError {
+    /// The request did not say `Content-Type: application/json`.
+    #[error("send the body as JSON, with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// The body is not JSON of the expected shape.
+    #[error("bad body: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
+
+impl JsonBodyError {
+    /// The status to answer with: 415 or 400.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<JsonBodyError> for HttpResponse {
+    fn from(error: JsonBodyError) -> Self {
+        Self::text(error.status(), error.to_string())
+    }
+}
+
 impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The query string may carry credentials: never printed.
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
-            .field("uri", &self.uri)
+            .field("path", &self.uri.path())
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }

@@ -93,9 +93,11 @@ extern crate self as chanx_core;
 
 pub mod asyncapi;
 pub mod auth;
+mod config;
 mod connection;
 pub mod consumer;
 mod context;
+mod edge;
 pub mod http;
 pub mod layer;
 pub mod message;
@@ -108,12 +110,13 @@ mod ws;
 pub use chanx_macros::{
     Message, channel, event_handler, on_connect, post_authentication, ws_handler,
 };
+pub use config::{FanoutLimit, RateLimit, ServerConfig};
 pub use consumer::{BoxError, Consumer, ConsumerConfig, IntoReply, Reject};
 pub use context::{Broadcast, ConnectionId, Context, SendError};
 pub use layer::Layer;
 pub use message::{DecodeError, Message, SingleMessage};
 pub use router::{NoRoute, Router};
-pub use server::{RateLimit, Server, ServerConfig};
+pub use server::Server;
 pub use ws::CloseCode;
 
 /// The README's examples, compiled and run as doctests.

@@ -8,19 +8,17 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use http::Extensions;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::asyncapi::{AsyncApi, RouteDoc};
 use crate::auth::Authenticator;
-use crate::connection::{self, BoxTransport, ConnectionParams};
+use crate::config::ServerConfig;
+use crate::connection::{self, BoxIo, ConnectionParams};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
 use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
-use crate::server::ServerConfig;
 
 /// Maps request paths to consumers.
 ///
@@ -321,11 +319,7 @@ impl Router {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let connection = self.connection(request, config, CancellationToken::new())?;
-        let websocket = config.websocket_config();
-        Ok(async move {
-            let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(websocket)).await;
-            connection.run(Box::pin(socket)).await;
-        })
+        Ok(connection.run(Box::new(io)))
     }
 
     /// Prepares a connection for `request`: finds the route and captures the
@@ -336,14 +330,19 @@ impl Router {
         config: &ServerConfig,
         shutdown: CancellationToken,
     ) -> Result<PendingConnection, NoRoute> {
-        self.connection_from_parts(request.uri(), request.headers().clone(), config, shutdown)
+        self.connection_from_parts(
+            request.uri(),
+            request.headers().clone(),
+            &Arc::new(config.clone()),
+            shutdown,
+        )
     }
 
     pub(crate) fn connection_from_parts(
         &self,
         uri: &http::Uri,
         headers: http::HeaderMap,
-        config: &ServerConfig,
+        config: &Arc<ServerConfig>,
         shutdown: CancellationToken,
     ) -> Result<PendingConnection, NoRoute> {
         let path = uri.path();
@@ -363,13 +362,7 @@ impl Router {
                 state: Arc::clone(&self.state),
                 authenticators: Arc::clone(&self.authenticators),
                 layer: self.layer.clone(),
-                outbound_capacity: config.outbound_queue,
-                inbox_capacity: config.inbox_capacity,
-                write_timeout: config.write_timeout,
-                idle_timeout: config.idle_timeout,
-                ping_interval: config.ping_interval,
-                rate_limit: config.rate_limit,
-                handler_grace: config.shutdown_timeout,
+                config: Arc::clone(config),
                 shutdown,
             },
         })
@@ -406,20 +399,20 @@ pub(crate) struct PendingConnection {
 }
 
 impl PendingConnection {
-    pub(crate) fn run(self, transport: BoxTransport) -> BoxFuture<'static, ()> {
+    pub(crate) fn run(self, io: BoxIo) -> BoxFuture<'static, ()> {
         let span = tracing::info_span!(
             "ws",
             id = self.params.id.get(),
             path = %self.params.request.path,
             channel = self.runner.channel().name,
         );
-        let future = self.runner.run(transport, self.params);
+        let future = self.runner.run(io, self.params);
         Box::pin(future.instrument(span))
     }
 }
 
 trait Runner: Send + Sync + 'static {
-    fn run(&self, transport: BoxTransport, params: ConnectionParams) -> BoxFuture<'static, ()>;
+    fn run(&self, io: BoxIo, params: ConnectionParams) -> BoxFuture<'static, ()>;
     fn channel(&self) -> &'static ChannelMeta;
     fn validate(&self, router: &Router) -> Result<(), String>;
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
@@ -428,10 +421,10 @@ trait Runner: Send + Sync + 'static {
 struct ConsumerRunner<C>(PhantomData<fn() -> C>);
 
 impl<C: Consumer> Runner for ConsumerRunner<C> {
-    fn run(&self, transport: BoxTransport, params: ConnectionParams) -> BoxFuture<'static, ()> {
+    fn run(&self, io: BoxIo, params: ConnectionParams) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             tracing::debug!("connected");
-            let end = connection::run::<C>(transport, params).await;
+            let end = connection::run::<C>(io, params).await;
             tracing::debug!(?end, "disconnected");
         })
     }

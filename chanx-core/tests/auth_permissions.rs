@@ -453,7 +453,7 @@ struct HookAuth;
 impl HookAuth {
     #[on_connect]
     async fn new(ctx: &Context) -> Result<Self, chanx_core::auth::AuthError> {
-        match ctx.header_str("x-api-key") {
+        match ctx.header_str("x-api-key").as_deref() {
             Some("k") => Ok(Self),
             _ => Err(chanx_core::auth::AuthError::forbidden("Bad API key.")),
         }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{CloseCode, Context, Message, Reject, Router, channel};
+use chanx_core::{CloseCode, Context, Message, Reject, Router, ServerConfig, channel};
 use chanx_testing::{Communicator, TestServer};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -356,6 +356,7 @@ async fn context_exposes_params_query_headers_and_state() {
     let mut client = Communicator::builder("/calc/caf%C3%A9")
         .query("token", "a b&c")
         .header("x-agent", "tester")
+        .config(ServerConfig::new().retain_headers([http::HeaderName::from_static("x-agent")]))
         .connect(&app)
         .await
         .unwrap();
@@ -373,6 +374,25 @@ async fn context_exposes_params_query_headers_and_state() {
             connections: 1,
         }
     );
+}
+
+/// Headers are there while connecting; afterwards only the retained ones.
+#[tokio::test]
+async fn headers_not_retained_are_dropped_once_connected() {
+    let counter = Counter::default();
+    let app = app(&counter);
+    let mut client = Communicator::builder("/calc/lobby")
+        .header("x-agent", "tester")
+        .header("cookie", "big=")
+        .connect(&app)
+        .await
+        .unwrap();
+    client.receive_json().await.unwrap();
+    client.receive_json().await.unwrap();
+    client.send_message(&WhoAmI).await.unwrap();
+    let info: Info = Info::from_json(&client.receive_text().await.unwrap()).unwrap();
+    assert_eq!(info.agent, None);
+    assert_eq!(info.room.as_deref(), Some("lobby"));
 }
 
 #[tokio::test]

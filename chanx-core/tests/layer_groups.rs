@@ -428,10 +428,11 @@ async fn disconnect_leaves_every_group() {
 /// fast clients in the same group receive every message, in order.
 #[tokio::test]
 async fn a_slow_client_is_closed_and_fast_clients_get_everything() {
-    let server = Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(ServerConfig::new().inbox_capacity(16).outbound_queue(16));
+    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
+        ServerConfig::new()
+            .inbox_bytes(1024 * 1024)
+            .outbound_queue_bytes(1024 * 1024),
+    );
     let server = TestServer::start_with(server, app()).unwrap();
     let layer = server.layer().clone();
     let mut fast = server.connect_many("/room/slow", 2).await.unwrap();

@@ -146,7 +146,7 @@ impl ChannelLayer for CaptureLayer {
         &'a self,
         group: &'a GroupName,
         message: LayerMessage,
-    ) -> BoxFuture<'a, Result<(), LayerError>> {
+    ) -> BoxFuture<'a, Result<usize, LayerError>> {
         self.record(Some(group), &message);
         self.inner.inner().send_group(group, message)
     }

@@ -46,7 +46,7 @@ pub use capture::{CaptureLayer, Captured};
 pub use process::ServerProcess;
 pub use redis_server::{RedisServer, RedisServerError};
 
-use chanx_core::{DecodeError, Message, NoRoute, Router, Server};
+use chanx_core::{DecodeError, Message, NoRoute, Router, Server, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderName, HeaderValue, Request};
 use serde_json::Value;
@@ -92,6 +92,7 @@ pub struct CommunicatorBuilder {
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
     invalid: Option<String>,
+    config: Option<ServerConfig>,
 }
 
 /// Connecting failed.
@@ -175,6 +176,14 @@ impl CommunicatorBuilder {
         self
     }
 
+    /// The server settings of an in-process connection (limits, retained
+    /// headers…); the default is [`ServerConfig::default`]. Over TCP the
+    /// server's own settings apply.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
     fn path_and_query(&self) -> Result<String, ConnectError> {
         if let Some(problem) = &self.invalid {
             return Err(ConnectError::InvalidRequest(problem.clone()));
@@ -208,7 +217,8 @@ impl CommunicatorBuilder {
             request.headers_mut().append(name.clone(), value.clone());
         }
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let server = router.serve_io(server_io, &request)?;
+        let config = self.config.clone().unwrap_or_default();
+        let server = router.serve_io_with(server_io, &request, &config)?;
         let server = tokio::spawn(server);
         let socket = WebSocketStream::from_raw_socket(
             Box::new(client_io) as Box<dyn Io>,
@@ -301,6 +311,7 @@ impl Communicator {
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             invalid: None,
+            config: None,
         }
     }
 

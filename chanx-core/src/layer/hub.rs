@@ -2,14 +2,14 @@
 //! process.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::mpsc;
 
 use super::{ChannelName, GroupName, LayerMessage, MessageKind};
-use crate::context::Outbound;
+use crate::ws::outbox::{FRAME_OVERHEAD, Outbound, Outbox, PushError};
 
 /// The local connections of one process and the groups they are in.
 ///
@@ -36,17 +36,26 @@ struct Connection {
 
 #[derive(Debug, Clone)]
 struct Mailbox {
-    tx: mpsc::Sender<LayerMessage>,
+    tx: mpsc::UnboundedSender<LayerMessage>,
     overflow: Arc<Overflow>,
 }
 
-/// What a connection and the hub share: the overflow signal, and the
-/// connection's outbound queue once it accepts broadcasts directly.
-#[derive(Debug, Default)]
+/// What a connection and the hub share: the overflow signal, the inbox's
+/// byte count, and the connection's outbound queue once it accepts
+/// broadcasts directly.
+#[derive(Debug)]
 struct Overflow {
     flag: AtomicBool,
     waker: AtomicWaker,
-    direct: std::sync::OnceLock<mpsc::Sender<Outbound>>,
+    /// Bytes waiting in the inbox (shared frames counted in full).
+    bytes: AtomicUsize,
+    budget: usize,
+    direct: std::sync::OnceLock<Arc<Outbox>>,
+}
+
+/// What an inbox message counts for in its budget.
+fn cost(message: &LayerMessage) -> usize {
+    message.text().len() + FRAME_OVERHEAD
 }
 
 /// Counters of a layer.
@@ -78,10 +87,10 @@ impl Overflow {
     }
 }
 
-/// A connection's inbox: what layers deliver to it.
+/// A connection's inbox: what layers deliver to it, bounded in bytes.
 #[derive(Debug)]
 pub struct Inbox {
-    rx: mpsc::Receiver<LayerMessage>,
+    rx: mpsc::UnboundedReceiver<LayerMessage>,
     overflow: Arc<Overflow>,
 }
 
@@ -108,8 +117,17 @@ impl Inbox {
     /// Lets the hub put broadcasts straight into the connection's outbound
     /// queue, skipping a hop through the connection loop. A full queue counts
     /// as an overflow.
-    pub(crate) fn deliver_broadcasts_to(&self, outbound: mpsc::Sender<Outbound>) {
-        let _ = self.overflow.direct.set(outbound);
+    pub(crate) fn deliver_broadcasts_to(&self, outbox: Arc<Outbox>) {
+        let _ = self.overflow.direct.set(outbox);
+    }
+
+    fn received(&self, message: Option<LayerMessage>) -> Option<LayerMessage> {
+        if let Some(message) = &message {
+            self.overflow
+                .bytes
+                .fetch_sub(cost(message), Ordering::AcqRel);
+        }
+        message
     }
 
     /// Whether the inbox has overflowed.
@@ -119,12 +137,14 @@ impl Inbox {
 
     /// The next message, without looking at the overflow flag.
     pub(crate) async fn next_message(&mut self) -> Option<LayerMessage> {
-        self.rx.recv().await
+        let message = self.rx.recv().await;
+        self.received(message)
     }
 
     /// A message that has already arrived, if any.
     pub(crate) fn try_next(&mut self) -> Option<LayerMessage> {
-        self.rx.try_recv().ok()
+        let message = self.rx.try_recv().ok();
+        self.received(message)
     }
 
     /// The next message, in the order it was delivered.
@@ -138,11 +158,12 @@ impl Inbox {
             return Err(InboxClosed::Overflowed);
         }
         let overflow = Arc::clone(&self.overflow);
-        tokio::select! {
+        let message = tokio::select! {
             biased;
-            () = overflow.wait() => Err(InboxClosed::Overflowed),
-            message = self.rx.recv() => message.ok_or(InboxClosed::Unregistered),
-        }
+            () = overflow.wait() => return Err(InboxClosed::Overflowed),
+            message = self.rx.recv() => message,
+        };
+        self.received(message).ok_or(InboxClosed::Unregistered)
     }
 }
 
@@ -165,10 +186,18 @@ impl Hub {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a connection with an inbox of `capacity` messages.
-    pub fn register(&self, channel: &ChannelName, capacity: usize) -> Inbox {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let overflow = Arc::new(Overflow::default());
+    /// Registers a connection with an inbox of `budget` bytes (a message
+    /// counts its frame's length plus a small overhead; one message larger
+    /// than the budget fits an empty inbox).
+    pub fn register(&self, channel: &ChannelName, budget: usize) -> Inbox {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let overflow = Arc::new(Overflow {
+            flag: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            bytes: AtomicUsize::new(0),
+            budget: budget.max(1),
+            direct: std::sync::OnceLock::new(),
+        });
         let mailbox = Mailbox {
             tx,
             overflow: Arc::clone(&overflow),
@@ -271,19 +300,28 @@ impl Hub {
     }
 
     fn offer(&self, channel: &ChannelName, mailbox: &Mailbox, message: LayerMessage) -> bool {
-        let full = match mailbox.overflow.direct.get() {
-            Some(outbound) if message.kind() == MessageKind::Broadcast => {
-                match outbound.try_send(Outbound::Text(message.frame().clone())) {
+        let overflow = &mailbox.overflow;
+        let full = match overflow.direct.get() {
+            Some(outbox) if message.kind() == MessageKind::Broadcast => {
+                match outbox.try_push(Outbound::Text(message.frame().clone())) {
                     Ok(()) => false,
-                    Err(mpsc::error::TrySendError::Full(_)) => true,
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                    Err(PushError::Full) => true,
+                    Err(PushError::Closed) => return false,
                 }
             }
-            _ => match mailbox.tx.try_send(message) {
-                Ok(()) => false,
-                Err(mpsc::error::TrySendError::Full(_)) => true,
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            },
+            _ => {
+                let cost = cost(&message);
+                let before = overflow.bytes.fetch_add(cost, Ordering::AcqRel);
+                if before > 0 && before + cost > overflow.budget {
+                    overflow.bytes.fetch_sub(cost, Ordering::AcqRel);
+                    true
+                } else if mailbox.tx.send(message).is_err() {
+                    overflow.bytes.fetch_sub(cost, Ordering::AcqRel);
+                    return false;
+                } else {
+                    false
+                }
+            }
         };
         if !full {
             self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -345,9 +383,9 @@ mod tests {
             ChannelName::new("p", 2),
             ChannelName::new("p", 3),
         );
-        let mut inbox_a = hub.register(&a, 8);
-        let mut inbox_b = hub.register(&b, 8);
-        let _inbox_c = hub.register(&c, 8);
+        let mut inbox_a = hub.register(&a, 1024);
+        let mut inbox_b = hub.register(&b, 1024);
+        let _inbox_c = hub.register(&c, 1024);
         let lobby = GroupName::new("lobby").unwrap();
         assert!(hub.join(&lobby, &a));
         assert!(!hub.join(&lobby, &b));
@@ -369,8 +407,9 @@ mod tests {
     async fn a_full_inbox_overflows_without_blocking_others() {
         let hub = Hub::new();
         let (slow, fast) = (ChannelName::new("p", 1), ChannelName::new("p", 2));
-        let mut slow_inbox = hub.register(&slow, 2);
-        let mut fast_inbox = hub.register(&fast, 100);
+        // Room for two one-byte messages.
+        let mut slow_inbox = hub.register(&slow, 2 * (FRAME_OVERHEAD + 1));
+        let mut fast_inbox = hub.register(&fast, 100 * (FRAME_OVERHEAD + 1));
         let group = GroupName::new("g").unwrap();
         hub.join(&group, &slow);
         hub.join(&group, &fast);

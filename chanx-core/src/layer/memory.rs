@@ -68,9 +68,9 @@ impl ChannelLayer for MemoryLayer {
         &'a self,
         group: &'a GroupName,
         message: LayerMessage,
-    ) -> BoxFuture<'a, Result<(), LayerError>> {
-        self.hub.deliver_group(group, &message);
-        Box::pin(async { Ok(()) })
+    ) -> BoxFuture<'a, Result<usize, LayerError>> {
+        let delivered = self.hub.deliver_group(group, &message);
+        Box::pin(async move { Ok(delivered) })
     }
 
     fn send_to<'a>(

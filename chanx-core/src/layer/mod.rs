@@ -275,6 +275,21 @@ pub enum LayerError {
     /// reconnecting, so a later send may succeed.
     #[error("channel layer backend unavailable: {0}")]
     Unavailable(String),
+    /// A send to several groups failed for these groups (the others got
+    /// it); each with its own error.
+    #[error("the send failed for {}", describe_failures(.0))]
+    Groups(Vec<(GroupName, LayerError)>),
+}
+
+fn describe_failures(failed: &[(GroupName, LayerError)]) -> String {
+    let mut out = String::new();
+    for (index, (group, error)) in failed.iter().enumerate() {
+        if index > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&format!("group {group}: {error}"));
+    }
+    out
 }
 
 /// Moves messages between connections: groups, broadcasts and events.
@@ -285,8 +300,9 @@ pub trait ChannelLayer: Send + Sync + 'static {
     /// This process's id, the first part of every local [`ChannelName`].
     fn process_id(&self) -> &str;
 
-    /// Registers a connection; the returned inbox receives its messages.
-    fn register(&self, channel: &ChannelName, capacity: usize) -> Inbox;
+    /// Registers a connection; the returned inbox, bounded to `budget`
+    /// bytes, receives its messages.
+    fn register(&self, channel: &ChannelName, budget: usize) -> Inbox;
 
     /// Removes a connection from every group and drops its inbox.
     fn unregister(&self, channel: &ChannelName) -> BoxFuture<'_, ()>;
@@ -305,12 +321,18 @@ pub trait ChannelLayer: Send + Sync + 'static {
         channel: &'a ChannelName,
     ) -> BoxFuture<'a, Result<(), LayerError>>;
 
-    /// Delivers `message` to every member of `group`, on every process.
+    /// Delivers `message` to every member of `group`, on every process;
+    /// returns how many connections of this process got it.
+    ///
+    /// # Errors
+    ///
+    /// The message could not reach the other processes (the local members
+    /// got it).
     fn send_group<'a>(
         &'a self,
         group: &'a GroupName,
         message: LayerMessage,
-    ) -> BoxFuture<'a, Result<(), LayerError>>;
+    ) -> BoxFuture<'a, Result<usize, LayerError>>;
 
     /// Delivers `message` to one connection, on whichever process holds it.
     fn send_to<'a>(
@@ -369,6 +391,7 @@ impl Layer {
         self.0
             .send_group(&group, LayerMessage::broadcast(message))
             .await
+            .map(drop)
     }
 
     /// Sends `event` to the `#[event_handler]`s of the connections in `group`.
@@ -378,7 +401,10 @@ impl Layer {
     /// An invalid group name, or an unreachable backend.
     pub async fn send_event<M: Message>(&self, group: &str, event: &M) -> Result<(), LayerError> {
         let group = GroupName::new(group)?;
-        self.0.send_group(&group, LayerMessage::event(event)).await
+        self.0
+            .send_group(&group, LayerMessage::event(event))
+            .await
+            .map(drop)
     }
 
     /// Sends `event` to the `#[event_handler]`s of one connection.

@@ -489,9 +489,9 @@ impl ChannelLayer for RedisLayer {
         &'a self,
         group: &'a GroupName,
         message: LayerMessage,
-    ) -> BoxFuture<'a, Result<(), LayerError>> {
+    ) -> BoxFuture<'a, Result<usize, LayerError>> {
         Box::pin(async move {
-            self.inner.hub.deliver_group(group, &message);
+            let delivered = self.inner.hub.deliver_group(group, &message);
             let payload = encode(
                 message.kind(),
                 &self.inner.process,
@@ -502,6 +502,7 @@ impl ChannelLayer for RedisLayer {
             self.inner
                 .publish(self.inner.group_channel(group.as_str()), payload)
                 .await
+                .map(|()| delivered)
         })
     }
 

@@ -1,6 +1,11 @@
-//! WebSocket close codes, without exposing the WebSocket implementation.
+//! The WebSocket layer: close codes (public), and the frame reader, the
+//! byte-bounded outbound queue and the writer that serve each connection.
 
 use std::fmt;
+
+pub(crate) mod outbox;
+pub(crate) mod read;
+pub(crate) mod write;
 
 /// A WebSocket close code (RFC 6455 §7.4).
 ///
@@ -38,16 +43,17 @@ impl CloseCode {
         }
     }
 
+    /// A code received from a peer, if it may be sent back on the wire
+    /// (1005, 1006 and 1015 may not, nor unassigned ones).
+    pub(crate) fn from_wire(code: u16) -> Option<Self> {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as Wire;
+        Wire::from(code).is_allowed().then_some(Self(code))
+    }
+
     /// The numeric code.
     #[must_use]
     pub const fn as_u16(self) -> u16 {
         self.0
-    }
-
-    pub(crate) fn to_tungstenite(
-        self,
-    ) -> tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode {
-        self.0.into()
     }
 }
 

@@ -1,0 +1,923 @@
+//! The per-connection loop, independent of how the socket was accepted.
+//!
+//! One task reads frames and dispatches them in order; a second task (the
+//! writer, [`crate::ws::write`]) drains the connection's byte-bounded
+//! [`Outbox`] onto the socket. While a handler runs, the loop keeps reading
+//! control frames (answering pings, hearing pongs) and keeps the heartbeat,
+//! so a long handler never makes a live client look idle; the next data
+//! message is held (one message at most) until the handler is done.
+//!
+//! Shutdown, a client close, a transport error, a limit or a server-side
+//! close ends the loop; [`EndReason`] records which.
+
+pub(crate) mod limits;
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use http::Extensions;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf};
+use tokio::time::Sleep;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use limits::{FanoutBudget, MessageLimiter, Verdict};
+
+use crate::auth::{AuthError, Authenticator};
+use crate::config::ServerConfig;
+use crate::consumer::{Consumer, Outcome};
+use crate::context::{ConnectionId, Context, RequestInfo};
+use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
+use crate::message::Message as _;
+use crate::wire::{self, Envelope, FrameError};
+use crate::ws::CloseCode;
+use crate::ws::outbox::Outbox;
+use crate::ws::read::{FrameReader, Incoming, ReadError, ReadLimits};
+use crate::ws::write::{WriteSettings, write_loop};
+
+/// A byte stream on which the WebSocket upgrade has completed.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// An upgraded connection of any kind (TCP through hyper, an in-memory
+/// stream in tests).
+pub(crate) type BoxIo = Box<dyn Io>;
+
+type Reader = FrameReader<ReadHalf<BoxIo>>;
+
+/// Settings for one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionParams {
+    pub(crate) id: ConnectionId,
+    pub(crate) request: RequestInfo,
+    pub(crate) state: Arc<Extensions>,
+    pub(crate) authenticators: Arc<Extensions>,
+    pub(crate) layer: Layer,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Why a connection loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndReason {
+    /// The client sent a close frame (with this code, if any).
+    ClientClosed(Option<u16>),
+    /// The stream ended without a close frame.
+    Eof,
+    /// The client sent a message or frame over the size limit.
+    TooBig,
+    /// The client did not finish a message within the message timeout.
+    SlowMessage,
+    /// The client broke the WebSocket protocol.
+    Protocol,
+    /// The client sent text that is not UTF-8.
+    InvalidUtf8,
+    /// The socket failed (reset, I/O error, write timeout).
+    Transport,
+    /// A hook or handler closed the connection, or connect was refused.
+    ServerClosed,
+    /// The connection's queues overflowed: it could not keep up.
+    TooSlow,
+    /// The client sent nothing, not even a pong, for the idle timeout.
+    Idle,
+    /// The client kept sending over its rate limit.
+    RateLimited,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl EndReason {
+    /// The close frame the server sends when nothing else was asked for.
+    fn close_frame(self) -> (CloseCode, &'static str) {
+        match self {
+            Self::Shutdown => (CloseCode::GOING_AWAY, "server shutting down"),
+            Self::TooBig => (CloseCode::TOO_BIG, "message too big"),
+            Self::SlowMessage => (CloseCode::POLICY, "message not completed in time"),
+            Self::Protocol => (CloseCode::PROTOCOL_ERROR, "protocol error"),
+            Self::InvalidUtf8 => (CloseCode::INVALID_DATA, "text frame is not UTF-8"),
+            Self::TooSlow => (CloseCode::POLICY, "too slow: inbox full"),
+            Self::Idle => (CloseCode::GOING_AWAY, "idle timeout"),
+            Self::RateLimited => (CloseCode::POLICY, "rate limit exceeded"),
+            Self::ClientClosed(_) | Self::Eof | Self::ServerClosed | Self::Transport => {
+                (CloseCode::NORMAL, "")
+            }
+        }
+    }
+
+    fn from_read(error: &ReadError) -> Self {
+        match error {
+            ReadError::Eof => Self::Eof,
+            ReadError::Io(_) => Self::Transport,
+            ReadError::TooBig => Self::TooBig,
+            ReadError::Protocol(_) => Self::Protocol,
+            ReadError::InvalidUtf8 => Self::InvalidUtf8,
+        }
+    }
+}
+
+const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
+const GROUP_COMPLETE_FRAME: &str = r#"{"action":"group_complete","payload":null}"#;
+const EVENT_COMPLETE_FRAME: &str = r#"{"action":"event_complete","payload":null}"#;
+/// How long the writer may take to drain after the loop ends.
+pub(crate) const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server waits for the client's answer to its close frame
+/// before dropping the socket.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"status_code":429,"detail":"Rate limit exceeded: slow down."}}"#;
+
+/// Runs one connection of consumer `C` to its end.
+pub(crate) async fn run<C: Consumer>(io: BoxIo, mut params: ConnectionParams) -> EndReason {
+    let config = Arc::clone(&params.config);
+    let (read_half, write_half) = tokio::io::split(io);
+    let outbox = Arc::new(Outbox::new(config.outbound_queue_bytes));
+    let writer_failed = CancellationToken::new();
+    let writer = tokio::spawn(write_loop(
+        write_half,
+        Arc::clone(&outbox),
+        WriteSettings {
+            write_buffer: config.write_buffer_size,
+            write_timeout: config.write_timeout,
+        },
+        writer_failed.clone(),
+    ));
+    let ctx = Context::new(
+        params.id,
+        params.layer.clone(),
+        std::mem::take(&mut params.request),
+        Arc::clone(&params.state),
+        Arc::clone(&outbox),
+        config.fanout_limit,
+    );
+    let mut inbox = params
+        .layer
+        .inner()
+        .register(ctx.channel_name(), config.inbox_bytes);
+    // If this future is dropped before the end (an embedding server cancels
+    // it, a test times out), the guard still leaves the layer and stops the
+    // writer.
+    let mut guard = Cleanup {
+        layer: params.layer.clone(),
+        channel: ctx.channel_name().clone(),
+        outbox: Arc::clone(&outbox),
+        writer: Some(writer),
+    };
+    if !C::CONFIG.send_group_complete {
+        // Broadcasts need nothing from this loop: they go straight to the
+        // writer, in order with this connection's own replies.
+        inbox.deliver_broadcasts_to(Arc::clone(&outbox));
+    }
+    let mut reader = FrameReader::new(
+        read_half,
+        ReadLimits {
+            max_frame: config.max_frame_size,
+            max_message: config.max_message_size,
+            read_buffer: config.read_buffer_size,
+        },
+    );
+
+    let end = tokio::select! {
+        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params) => end,
+        // The writer is gone (dead peer, write timeout): stop reading too,
+        // even in the middle of a handler.
+        () = writer_failed.cancelled() => EndReason::Transport,
+        // Shutting down: give the frame in hand a bounded time to finish.
+        () = async {
+            params.shutdown.cancelled().await;
+            tokio::time::sleep(config.shutdown_timeout).await;
+        } => EndReason::Shutdown,
+    };
+    tracing::debug!(?end, "connection loop ended");
+    params.layer.inner().unregister(ctx.channel_name()).await;
+    drop(inbox);
+    let Some(mut writer) = guard.disarm() else {
+        return end;
+    };
+
+    // Always queue a close so the writer ends even when clones of the context
+    // live on in user tasks. A client's close is answered with its own code.
+    let (code, reason) = match end {
+        EndReason::ClientClosed(code) => (
+            code.and_then(CloseCode::from_wire)
+                .unwrap_or(CloseCode::NORMAL),
+            Utf8Bytes::from_static(""),
+        ),
+        _ => ctx.requested_close().unwrap_or_else(|| {
+            let (code, reason) = end.close_frame();
+            (code, Utf8Bytes::from_static(reason))
+        }),
+    };
+    outbox.push_close(code, reason);
+    drop(ctx);
+    // While the writer drains, read (and drop) what the client still sends
+    // until its answering close, so the socket is not reset under our close
+    // frame.
+    let linger = async {
+        if matches!(
+            end,
+            EndReason::ClientClosed(_) | EndReason::Eof | EndReason::Transport
+        ) {
+            return;
+        }
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Ok(incoming) = reader.next().await {
+                if let Incoming::Close(_) = incoming {
+                    break;
+                }
+            }
+        })
+        .await;
+    };
+    let drained = tokio::time::timeout(WRITER_DRAIN_TIMEOUT, async {
+        let (written, ()) = tokio::join!(&mut writer, linger);
+        written
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!("writer did not drain in time; aborting it");
+        writer.abort();
+    }
+    end
+}
+
+/// Leaves the layer and stops the writer when a connection future is dropped
+/// before its normal end.
+struct Cleanup {
+    layer: Layer,
+    channel: ChannelName,
+    outbox: Arc<Outbox>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cleanup {
+    /// The normal end has been reached: hand the writer back, clean nothing.
+    fn disarm(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.writer.take()
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        writer.abort();
+        self.outbox.shut();
+        let (layer, channel) = (self.layer.clone(), self.channel.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { layer.inner().unregister(&channel).await });
+        }
+    }
+}
+
+/// Liveness and deadlines: when to ping, when the client counts as idle,
+/// when a message in progress has taken too long. One timer serves them
+/// all; it is re-armed lazily (a frame only moves `last_heard`), so a busy
+/// connection costs no timer work per frame.
+struct Heartbeat {
+    last_heard: Instant,
+    pinged: bool,
+    ping_interval: Duration,
+    idle_timeout: Duration,
+    message_timeout: Duration,
+}
+
+impl Heartbeat {
+    fn new(config: &ServerConfig, now: Instant) -> Self {
+        Self {
+            last_heard: now,
+            pinged: false,
+            ping_interval: config.ping_interval,
+            idle_timeout: config.idle_timeout,
+            message_timeout: config.message_timeout,
+        }
+    }
+
+    /// The client proved it is alive (a data message, a pong).
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.pinged = false;
+    }
+
+    fn deadline(&self, assembling: Option<Instant>) -> Instant {
+        let liveness = if self.pinged {
+            self.last_heard + self.idle_timeout
+        } else {
+            self.last_heard + self.ping_interval.min(self.idle_timeout)
+        };
+        match assembling {
+            Some(started) => liveness.min(started + self.message_timeout),
+            None => liveness,
+        }
+    }
+
+    /// Moves the timer earlier if a deadline came closer.
+    fn arm(&self, timer: &mut Pin<&mut Sleep>, assembling: Option<Instant>) {
+        let deadline = self.deadline(assembling);
+        if deadline < timer.deadline().into_std() {
+            timer.as_mut().reset(deadline.into());
+        }
+    }
+
+    /// The timer fired: ping, or end the connection. `paused` means the
+    /// server itself is not reading (a held message, fan-out debt), so
+    /// silence is not the client's fault.
+    fn fire(
+        &mut self,
+        timer: &mut Pin<&mut Sleep>,
+        ctx: &Context,
+        assembling: Option<Instant>,
+        paused: bool,
+    ) -> Option<EndReason> {
+        let now = Instant::now();
+        if let Some(started) = assembling
+            && now.saturating_duration_since(started) >= self.message_timeout
+        {
+            tracing::info!("closing a connection whose message did not complete in time");
+            return Some(EndReason::SlowMessage);
+        }
+        if paused {
+            self.heard(now);
+        }
+        let quiet = now.saturating_duration_since(self.last_heard);
+        if quiet >= self.idle_timeout {
+            tracing::debug!(?quiet, "closing an idle connection");
+            return Some(EndReason::Idle);
+        }
+        if quiet >= self.ping_interval && !self.pinged {
+            ctx.try_ping();
+            self.pinged = true;
+        }
+        timer.as_mut().reset(self.deadline(assembling).into());
+        None
+    }
+}
+
+/// What the loop keeps between frames.
+struct LoopState {
+    heartbeat: Heartbeat,
+    limiter: Option<MessageLimiter>,
+    /// A data message read while a handler ran, handled next.
+    pending: Option<Incoming>,
+    /// Not reading until then: the connection's broadcasts are over its
+    /// fan-out budget.
+    throttled_until: Option<Instant>,
+}
+
+impl LoopState {
+    /// Applies the rate limit to a frame.
+    fn verdict(&mut self, frames: u32) -> Verdict {
+        match &mut self.limiter {
+            Some(limiter) => limiter.check(Instant::now(), frames),
+            None => Verdict::Allow,
+        }
+    }
+
+    /// Handles a control frame; `Some` ends the connection.
+    fn control(&mut self, ctx: &Context, frame: Incoming) -> Result<Option<Incoming>, EndReason> {
+        match frame {
+            Incoming::Ping(payload) => match self.verdict(1) {
+                Verdict::Allow => ctx.outbox().set_pong(payload),
+                Verdict::Refuse => {}
+                Verdict::Close => return Err(rate_limited()),
+            },
+            Incoming::Pong(_) => {
+                self.heartbeat.heard(Instant::now());
+                if self.verdict(1) == Verdict::Close {
+                    return Err(rate_limited());
+                }
+            }
+            Incoming::Close(close) => {
+                return Err(EndReason::ClientClosed(close.map(|(code, _)| code)));
+            }
+            data => return Ok(Some(data)),
+        }
+        Ok(None)
+    }
+}
+
+fn rate_limited() -> EndReason {
+    tracing::info!("closing a connection that keeps exceeding its rate limit");
+    EndReason::RateLimited
+}
+
+async fn drive<C: Consumer>(
+    ctx: &Context,
+    reader: &mut Reader,
+    inbox: &mut Inbox,
+    params: &ConnectionParams,
+) -> EndReason {
+    let mut consumer = match establish::<C>(ctx, params).await {
+        Ok(consumer) => consumer,
+        Err(end) => return end,
+    };
+    let config = &params.config;
+    ctx.retain_headers(&config.retain_headers);
+
+    let now = Instant::now();
+    let mut state = LoopState {
+        heartbeat: Heartbeat::new(config, now),
+        limiter: config
+            .rate_limit
+            .map(|limit| MessageLimiter::new(limit, now)),
+        pending: None,
+        throttled_until: None,
+    };
+    let shutdown = &params.shutdown;
+    // One-shot signals and the timer, created once: polling them again costs
+    // no new registration.
+    let shutdown_signal = shutdown.cancelled();
+    let close_signal = ctx.close_requested();
+    let overflow_signal = inbox.overflow_signal();
+    let timer = tokio::time::sleep_until(state.heartbeat.deadline(None).into());
+    tokio::pin!(shutdown_signal, close_signal, overflow_signal, timer);
+    loop {
+        if ctx.is_closing() {
+            return EndReason::ServerClosed;
+        }
+        if shutdown.is_cancelled() {
+            return finish_inbox(&mut consumer, ctx, inbox).await;
+        }
+        state.heartbeat.arm(&mut timer, reader.assembling_since());
+        let frame = match state.pending.take() {
+            Some(frame) => frame,
+            None => {
+                let throttled = state.throttled_until;
+                tokio::select! {
+                    biased;
+                    // The socket first: a frame that is ready costs one poll.
+                    // Layer messages cannot starve behind a busy client: they
+                    // are drained after every client frame, below.
+                    frame = reader.next(), if throttled.is_none() => match frame {
+                        Ok(frame) => frame,
+                        Err(error) => {
+                            tracing::debug!(%error, "read ended");
+                            return EndReason::from_read(&error);
+                        }
+                    },
+                    () = &mut overflow_signal => return EndReason::TooSlow,
+                    message = inbox.next_message() => {
+                        let Some(message) = message else { return EndReason::ServerClosed };
+                        let work = handle_layer_message(&mut consumer, ctx, message);
+                        if let Some(end) = while_reading(work, ctx, reader, &mut state, &mut timer).await {
+                            return end;
+                        }
+                        throttle(ctx, &mut state);
+                        continue;
+                    }
+                    () = &mut shutdown_signal => return finish_inbox(&mut consumer, ctx, inbox).await,
+                    () = &mut close_signal => return EndReason::ServerClosed,
+                    () = &mut timer => {
+                        if let Some(end) = state.heartbeat.fire(&mut timer, ctx, reader.assembling_since(), throttled.is_some()) {
+                            return end;
+                        }
+                        continue;
+                    }
+                    () = until(throttled) => {
+                        state.throttled_until = None;
+                        state.heartbeat.heard(Instant::now());
+                        continue;
+                    }
+                }
+            }
+        };
+        let frame = match state.control(ctx, frame) {
+            Ok(Some(data)) => data,
+            Ok(None) => continue,
+            Err(end) => return end,
+        };
+        state.heartbeat.heard(Instant::now());
+        match state.verdict(reader.last_frames()) {
+            Verdict::Allow => {}
+            Verdict::Refuse => {
+                send_static(ctx, RATE_LIMITED_FRAME).await;
+                continue;
+            }
+            Verdict::Close => return rate_limited(),
+        }
+        let end = match frame {
+            Incoming::Text(text) => {
+                let work = handle_text(&mut consumer, ctx, &text);
+                while_reading(work, ctx, reader, &mut state, &mut timer).await
+            }
+            Incoming::Binary(_) => {
+                send(ctx, FrameError::binary_frame().to_frame(&[])).await;
+                if C::CONFIG.send_completion {
+                    send_static(ctx, COMPLETE_FRAME).await;
+                }
+                None
+            }
+            // Control frames were handled above.
+            Incoming::Ping(_) | Incoming::Pong(_) | Incoming::Close(_) => None,
+        };
+        if let Some(end) = end {
+            return end;
+        }
+        throttle(ctx, &mut state);
+        // Events that arrived meanwhile, so a client that keeps sending
+        // cannot starve them.
+        if let Some(end) = drain_inbox(&mut consumer, ctx, inbox).await {
+            return end;
+        }
+    }
+}
+
+/// Resolves at `deadline`, or never.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops reading the client while its broadcasts are over its fan-out
+/// budget.
+fn throttle(ctx: &Context, state: &mut LoopState) {
+    if let Some(wait) = ctx.fanout_wait() {
+        tracing::trace!(?wait, "fan-out budget spent; pausing reads");
+        state.throttled_until = Some(Instant::now() + wait);
+    }
+}
+
+/// Runs `work` (a handler) to its end while reading control frames and
+/// keeping the heartbeat. A data message read meanwhile is held in
+/// `state.pending` (reading stops until it is handled). Returns why the
+/// connection must end, if something ended it meanwhile; the handler still
+/// finishes first.
+async fn while_reading<F: Future<Output = ()>>(
+    work: F,
+    ctx: &Context,
+    reader: &mut Reader,
+    state: &mut LoopState,
+    timer: &mut Pin<&mut Sleep>,
+) -> Option<EndReason> {
+    tokio::pin!(work);
+    let mut end = None;
+    loop {
+        let paused = state.pending.is_some() || state.throttled_until.is_some();
+        let reading = !paused && end.is_none();
+        tokio::select! {
+            biased;
+            () = &mut work => break,
+            frame = reader.next(), if reading => match frame {
+                Ok(frame) => match state.control(ctx, frame) {
+                    Ok(Some(data)) => state.pending = Some(data),
+                    Ok(None) => {}
+                    Err(ended) => end = Some(ended),
+                },
+                Err(error) => {
+                    tracing::debug!(%error, "read ended during a handler");
+                    end = Some(EndReason::from_read(&error));
+                }
+            },
+            () = timer.as_mut(), if end.is_none() => {
+                let assembling = reader.assembling_since();
+                end = state.heartbeat.fire(timer, ctx, assembling, paused);
+            }
+        }
+        if end.is_none() {
+            state.heartbeat.arm(timer, reader.assembling_since());
+        }
+    }
+    if state.pending.is_some() {
+        // Reading was paused for the held message: not the client's silence.
+        state.heartbeat.heard(Instant::now());
+    }
+    end
+}
+
+/// Layer messages handled between two client frames at most, so a client
+/// that keeps sending cannot starve its broadcasts and events.
+const INBOX_BURST: usize = 32;
+
+/// Handles the layer messages that have already arrived (up to
+/// [`INBOX_BURST`]).
+async fn drain_inbox<C: Consumer>(
+    consumer: &mut C,
+    ctx: &Context,
+    inbox: &mut Inbox,
+) -> Option<EndReason> {
+    for _ in 0..INBOX_BURST {
+        if inbox.is_overflowed() {
+            return Some(EndReason::TooSlow);
+        }
+        let message = inbox.try_next()?;
+        handle_layer_message(consumer, ctx, message).await;
+    }
+    None
+}
+
+/// At shutdown: every event already delivered is handled (and its reply
+/// queued) before the 1001 close. The shutdown timeout bounds this.
+async fn finish_inbox<C: Consumer>(
+    consumer: &mut C,
+    ctx: &Context,
+    inbox: &mut Inbox,
+) -> EndReason {
+    while !inbox.is_overflowed() {
+        let Some(message) = inbox.try_next() else {
+            break;
+        };
+        handle_layer_message(consumer, ctx, message).await;
+    }
+    EndReason::Shutdown
+}
+
+/// Authentication, the consumer's connect hook, the authentication frame,
+/// the declared groups and the `post_authentication` hook.
+async fn establish<C: Consumer>(ctx: &Context, params: &ConnectionParams) -> Result<C, EndReason> {
+    let auth_data = match authenticate::<C>(ctx, &params.authenticators).await {
+        Ok(data) => data,
+        Err(error) => {
+            tracing::info!(
+                status = error.status(),
+                detail = error.detail(),
+                "connection not authorised"
+            );
+            send(
+                ctx,
+                authentication_frame(error.status(), None, Some(error.detail())),
+            )
+            .await;
+            match CloseCode::application(4000 + error.status()) {
+                Ok(code) => ctx.close(code, error.status_text()),
+                Err(_) => ctx.close(CloseCode::POLICY, error.status_text()),
+            }
+            return Err(EndReason::ServerClosed);
+        }
+    };
+
+    let connected = AssertUnwindSafe(C::connect(ctx)).catch_unwind().await;
+    let mut consumer = match connected {
+        Ok(Ok(consumer)) => consumer,
+        Ok(Err(reject)) => {
+            tracing::info!(code = %reject.code(), reason = reject.reason(), "connection refused");
+            if let Some(error) = reject.auth_error() {
+                send(
+                    ctx,
+                    authentication_frame(error.status(), None, Some(error.detail())),
+                )
+                .await;
+            }
+            ctx.close(reject.code(), reject.reason());
+            return Err(EndReason::ServerClosed);
+        }
+        Err(panic) => {
+            tracing::error!(panic = panic_message(&*panic), "connect hook panicked");
+            ctx.close(CloseCode::INTERNAL_ERROR, "connect failed");
+            return Err(EndReason::ServerClosed);
+        }
+    };
+
+    // The authentication frame comes first: broadcasts reach the client as
+    // soon as it is in its groups.
+    if C::CONFIG.send_authentication {
+        send(ctx, authentication_frame(200, auth_data, None)).await;
+    }
+
+    for template in C::CHANNEL.groups {
+        let group = match expand_group(template, ctx) {
+            Ok(group) => group,
+            Err(problem) => {
+                tracing::info!(template, %problem, "refusing connection: bad group name");
+                ctx.close(CloseCode::POLICY, "invalid group name");
+                return Err(EndReason::ServerClosed);
+            }
+        };
+        if let Err(error) = ctx.join_group(group).await {
+            tracing::error!(%error, "cannot join the channel's groups");
+            ctx.close(CloseCode::INTERNAL_ERROR, "channel layer unavailable");
+            return Err(EndReason::ServerClosed);
+        }
+    }
+
+    match AssertUnwindSafe(consumer.post_authentication(ctx))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => match outcome.0 {
+            Ok(Some(reply)) => send(ctx, reply).await,
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "post_authentication hook failed"),
+        },
+        Err(panic) => tracing::error!(
+            panic = panic_message(&*panic),
+            "post_authentication hook panicked"
+        ),
+    }
+    Ok(consumer)
+}
+
+async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
+    match Envelope::parse(text) {
+        Err(error) => {
+            tracing::debug!(kind = error.kind(), "rejected frame");
+            send(ctx, rejection::<C>(&error, None)).await;
+        }
+        Ok(envelope) => {
+            tracing::trace!(action = &*envelope.action, "frame");
+            match guarded(consumer.dispatch(ctx, &envelope)).await {
+                Outcome::Reply(Some(reply)) => send(ctx, reply).await,
+                Outcome::Reply(None) => {}
+                Outcome::Failed(error) => {
+                    tracing::error!(action = &*envelope.action, %error, "handler failed");
+                    send(
+                        ctx,
+                        wire::handler_failed_frame(&envelope.action, envelope.reference),
+                    )
+                    .await;
+                }
+                Outcome::Invalid(error) => {
+                    tracing::debug!(
+                        action = &*envelope.action,
+                        kind = error.kind(),
+                        "invalid payload"
+                    );
+                    send(ctx, rejection::<C>(&error, envelope.reference)).await;
+                }
+                Outcome::Denied(denied) => {
+                    tracing::debug!(
+                        action = &*envelope.action,
+                        status = denied.status(),
+                        "permission denied"
+                    );
+                    let frame =
+                        wire::denied_frame(denied.status(), denied.detail(), envelope.reference);
+                    send(ctx, frame).await;
+                }
+                Outcome::Unknown => {
+                    let error = FrameError::UnknownAction {
+                        tag: envelope.action.to_string(),
+                    };
+                    send(ctx, rejection::<C>(&error, envelope.reference)).await;
+                }
+            }
+        }
+    }
+    if C::CONFIG.send_completion {
+        send_static(ctx, COMPLETE_FRAME).await;
+    }
+}
+
+/// The error frame for a rejected client frame; an unknown action lists the
+/// actions this consumer takes, however it was found unknown.
+fn rejection<C: Consumer>(error: &FrameError, reference: Option<&RawValue>) -> String {
+    let expected: Vec<&str> = match error {
+        FrameError::UnknownAction { .. } => C::CHANNEL.client_actions().collect(),
+        _ => Vec::new(),
+    };
+    error.to_frame_with_ref(&expected, reference)
+}
+
+async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, message: LayerMessage) {
+    match message.kind() {
+        MessageKind::Broadcast => {
+            let _ = ctx.send_frame(message.frame().clone()).await;
+            if C::CONFIG.send_group_complete {
+                send_static(ctx, GROUP_COMPLETE_FRAME).await;
+            }
+        }
+        MessageKind::Event => {
+            match Envelope::parse(message.text()) {
+                Err(error) => tracing::warn!(%error, "dropping a malformed event"),
+                Ok(envelope) => match guarded(consumer.dispatch_event(ctx, &envelope)).await {
+                    Outcome::Reply(Some(reply)) => send(ctx, reply).await,
+                    Outcome::Reply(None) => {}
+                    Outcome::Failed(error) => {
+                        tracing::error!(event = &*envelope.action, %error, "event handler failed");
+                    }
+                    Outcome::Invalid(error) => {
+                        tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
+                    }
+                    Outcome::Denied(denied) => {
+                        tracing::debug!(event = &*envelope.action, %denied, "event denied");
+                    }
+                    Outcome::Unknown => {
+                        tracing::debug!(
+                            event = &*envelope.action,
+                            "no event handler for this action"
+                        );
+                    }
+                },
+            }
+            if C::CONFIG.send_event_complete {
+                send_static(ctx, EVENT_COMPLETE_FRAME).await;
+            }
+        }
+    }
+}
+
+/// Runs the consumer's authenticator and channel permissions; returns the
+/// `data` for the authentication frame.
+async fn authenticate<C: Consumer>(
+    ctx: &Context,
+    authenticators: &Extensions,
+) -> Result<Option<serde_json::Value>, AuthError> {
+    let mut data = None;
+    if C::AUTHENTICATED {
+        let Some(authenticator) = authenticators.get::<Arc<C::Authenticator>>() else {
+            tracing::error!(
+                authenticator = std::any::type_name::<C::Authenticator>(),
+                "authenticator not registered: call Router::with_authenticator"
+            );
+            return Err(AuthError::new(500, "Server misconfigured."));
+        };
+        let authenticated = AssertUnwindSafe(authenticator.authenticate(ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!("authenticator panicked");
+                Err(AuthError::new(500, "Authentication failed."))
+            })?;
+        ctx.set_identity(authenticated.identity);
+        data = authenticated.data;
+    }
+    AssertUnwindSafe(C::check_permissions(ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("permission check panicked");
+            Err(AuthError::new(500, "Permission check failed."))
+        })?;
+    Ok(data)
+}
+
+fn authentication_frame(
+    status: u16,
+    data: Option<serde_json::Value>,
+    detail: Option<&str>,
+) -> String {
+    let data = match detail {
+        Some(detail) => Some(serde_json::json!({ "detail": detail })),
+        None => data,
+    };
+    crate::messages::Authentication {
+        status_code: status,
+        status_text: crate::auth::status_text(status).to_owned(),
+        data,
+    }
+    .to_json()
+}
+
+/// Expands a group template such as `chat_{room}` with the route parameters.
+fn expand_group(template: &str, ctx: &Context) -> Result<GroupName, String> {
+    let mut name = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        name.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed '{{' in group template {template:?}"))?;
+        let param = &after[..end];
+        let value = ctx.param(param).ok_or_else(|| {
+            format!("group template {template:?} names {{{param}}}, which the route does not have")
+        })?;
+        // Only letters and digits: a value holding the template's own
+        // separators (`_`, `.`, `-`) could forge another group's name.
+        if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "route parameter {param} = {value:?} is not only letters and digits"
+            ));
+        }
+        name.push_str(value);
+        rest = &after[end + 1..];
+    }
+    name.push_str(rest);
+    GroupName::new(&name).map_err(|error| error.to_string())
+}
+
+async fn send(ctx: &Context, frame: String) {
+    // A failed send means the writer is gone: the loop notices on its next
+    // read, so there is nothing more to do here.
+    let _ = ctx.send_frame(Utf8Bytes::from(frame)).await;
+}
+
+async fn send_static(ctx: &Context, frame: &'static str) {
+    let _ = ctx.send_frame(Utf8Bytes::from_static(frame)).await;
+}
+
+/// Runs a dispatch, turning a panic into [`Outcome::Failed`]: the client gets
+/// the same error frame, and the connection and the consumer live on.
+async fn guarded(dispatch: impl Future<Output = Outcome>) -> Outcome {
+    match AssertUnwindSafe(dispatch).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Outcome::Failed(format!("panicked: {}", panic_message(&*panic)).into()),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&'static str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "non-string panic payload"
+    }
+}
