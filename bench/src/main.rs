@@ -570,6 +570,34 @@ async fn main() -> Result<(), Error> {
         let seconds = arg_value("--seconds").unwrap_or(180);
         return soak(usize::try_from(connections)?, seconds).await;
     }
+    if std::env::args().nth(1).as_deref() == Some("echo") {
+        // An already running server: one echo run, printed.
+        let port = arg_value("--port").ok_or("echo needs --port PORT")?;
+        let connections = usize::try_from(arg_value("--connections").unwrap_or(1))?;
+        let messages = usize::try_from(arg_value("--messages").unwrap_or(20_000))?;
+        let server =
+            ServerProcess::external(SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?)))?;
+        let figures = echo(&server, connections, messages).await?;
+        println!(
+            "{connections} connections: {:.0} messages/s, p50 {:.0} µs, p99 {:.0} µs, {:.1} µs CPU/message",
+            figures.rate, figures.p50_us, figures.p99_us, figures.cpu_us_per_message
+        );
+        return Ok(());
+    }
+    if std::env::args().nth(1).as_deref() == Some("fanout") {
+        // An already running server: one fan-out run, printed.
+        let port = arg_value("--port").ok_or("fanout needs --port PORT")?;
+        let clients = usize::try_from(arg_value("--clients").unwrap_or(100))?;
+        let messages = usize::try_from(arg_value("--messages").unwrap_or(2000))?;
+        let server =
+            ServerProcess::external(SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?)))?;
+        let figures = fanout(&[&server], clients, messages).await?;
+        println!(
+            "{clients} clients: {:.0} deliveries/s, p50 {:.0} µs, p99 {:.0} µs, {:.2} µs CPU/delivery",
+            figures.rate, figures.p50_us, figures.p99_us, figures.cpu_us_per_message
+        );
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("idle") {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
         let connections = usize::try_from(arg_value("--connections").unwrap_or(10_000))?;

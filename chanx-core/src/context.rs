@@ -504,27 +504,12 @@ impl<'a, M: Message + Sync> Broadcast<'a, M> {
             message = message.excluding(self.ctx.inner.channel.clone());
         }
         let bytes = message.text().len();
-        let layer = self.ctx.inner.layer.inner();
         // Every group is tried, even after one fails; the sender is charged
-        // for what reached the local receivers (at least one copy per group,
-        // for what crossed to other processes).
-        let mut failed = Vec::new();
-        let mut receivers = 0;
-        for group in &groups {
-            match layer.send_group(group, message.clone()).await {
-                Ok(local) => receivers += local.max(1),
-                Err(error) => {
-                    receivers += 1;
-                    failed.push((group.clone(), error));
-                }
-            }
-        }
+        // for what reached the local receivers.
+        let (receivers, result) =
+            crate::layer::send_to_groups(self.ctx.inner.layer.inner(), &groups, &message).await;
         self.ctx.charge_fanout(bytes, receivers);
-        match failed.len() {
-            0 => Ok(()),
-            1 if groups.len() == 1 => Err(failed.remove(0).1),
-            _ => Err(LayerError::Groups(failed)),
-        }
+        result
     }
 }
 

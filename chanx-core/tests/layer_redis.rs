@@ -202,6 +202,15 @@ async fn an_event_to_one_connection_on_another_server() {
     b.stop().await.unwrap();
 }
 
+/// Drains what a client has received until it stays quiet; fails (rather
+/// than looping) if the connection closes.
+async fn settle(client: &mut Communicator) {
+    client
+        .drain(Duration::from_millis(100))
+        .await
+        .expect("the connection must stay open");
+}
+
 #[tokio::test]
 async fn survives_redis_restarting() {
     let mut redis = RedisServer::start().unwrap();
@@ -210,7 +219,8 @@ async fn survives_redis_restarting() {
     let (mut b1, _) = ready_client(&b, "z").await;
 
     redis.kill();
-    // While Redis is down a send reports it; local members still get it.
+    // While Redis is down a send reports it and counts it; local members
+    // still get it.
     let mut failed = false;
     for _ in 0..50 {
         if a.layer()
@@ -224,14 +234,23 @@ async fn survives_redis_restarting() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(failed, "a send with Redis down must fail, not vanish");
-    while a1
-        .receive_nothing(Duration::from_millis(100))
-        .await
-        .is_err()
-    {}
+    assert!(a.layer().stats().publish_failures >= 1);
+    settle(&mut a1).await;
     b1.receive_nothing(Duration::from_millis(100))
         .await
         .unwrap();
+    // The subscriptions that dropped are gaps, per group.
+    let gaps = wait_for(|| {
+        let stats = b.layer().stats();
+        (stats.subscription_gaps >= 1).then_some(stats)
+    })
+    .await;
+    assert!(
+        gaps.gaps_by_group
+            .iter()
+            .any(|(group, count)| group.as_str() == "room_z" && *count >= 1),
+        "{gaps:?}"
+    );
 
     redis.restart().unwrap();
     // Wait (bounded) until the layers have reconnected and re-subscribed.
@@ -252,16 +271,8 @@ async fn survives_redis_restarting() {
         delivered,
         "broadcasts must arrive again after Redis restarts"
     );
-    while a1
-        .receive_nothing(Duration::from_millis(100))
-        .await
-        .is_err()
-    {}
-    while b1
-        .receive_nothing(Duration::from_millis(100))
-        .await
-        .is_err()
-    {}
+    settle(&mut a1).await;
+    settle(&mut b1).await;
 
     // Every later broadcast arrives, both ways.
     for seq in 0..20 {
@@ -280,4 +291,114 @@ async fn survives_redis_restarting() {
     );
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+}
+
+/// Polls `check` every 20 ms until it gives a value; fails after 10 s.
+async fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the condition did not hold within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn server_on(url: &str) -> TestServer {
+    let layer = Layer::new(
+        RedisLayer::connect_with(RedisLayerConfig::new(url).prefix("test"))
+            .await
+            .unwrap(),
+    );
+    TestServer::start(
+        Router::new()
+            .route::<Room>("/room/{room}")
+            .with_layer(layer),
+    )
+    .await
+    .unwrap()
+}
+
+/// Pub/sub ignores the database index; the channel names do not.
+#[tokio::test]
+async fn two_databases_do_not_cross() {
+    let redis = RedisServer::start().unwrap();
+    let base = redis.url();
+    let base = base.trim_end_matches('/');
+    let (zero, one) = (
+        server_on(&format!("{base}/0")).await,
+        server_on(&format!("{base}/1")).await,
+    );
+    let (zero_again, _) = (server_on(&format!("{base}/0")).await, ());
+    let (mut a, _) = ready_client(&zero, "same").await;
+    let (mut b, _) = ready_client(&one, "same").await;
+    let (mut c, _) = ready_client(&zero_again, "same").await;
+    a.send_message(&Say("db 0 only".into())).await.unwrap();
+    for client in [&mut a, &mut c] {
+        assert_eq!(
+            client.receive_json().await.unwrap(),
+            json!({"action":"said","payload":"db 0 only"})
+        );
+    }
+    b.receive_nothing(Duration::from_millis(300)).await.unwrap();
+    for server in [zero, one, zero_again] {
+        server.stop().await.unwrap();
+    }
+}
+
+/// A join is confirmed by Redis or fails: with Redis gone, a connection
+/// whose groups cannot be subscribed is refused with 1011, not left deaf.
+#[tokio::test]
+async fn a_join_that_redis_cannot_confirm_fails() {
+    let mut redis = RedisServer::start().unwrap();
+    let a = server(&redis).await;
+    let (mut a1, _) = ready_client(&a, "k").await;
+    redis.kill();
+    let mut refused = a.connect("/room/new").await.unwrap();
+    refused.assert_closed(1011).await;
+    // The local member of an existing group is untouched.
+    a1.send_message(&WhoAmI).await.unwrap();
+    let _: Me = a1.receive_message().await.unwrap();
+    a.stop().await.unwrap();
+}
+
+/// A broadcast to several groups tries every one and names those that
+/// failed; local members of each got it.
+#[tokio::test]
+async fn a_multi_group_broadcast_tries_every_group() {
+    let mut redis = RedisServer::start().unwrap();
+    let a = server(&redis).await;
+    let (mut x, _) = ready_client(&a, "x").await;
+    let (mut y, _) = ready_client(&a, "y").await;
+    redis.kill();
+    let mut outcome = Ok(());
+    for _ in 0..50 {
+        outcome = a
+            .layer()
+            .broadcast_to(["room_x", "room_y"], &Said("both".into()))
+            .await;
+        if outcome.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match outcome {
+        Err(LayerError::Groups(failed)) => {
+            let names: Vec<&str> = failed.iter().map(|(group, _)| group.as_str()).collect();
+            assert_eq!(names, ["room_x", "room_y"]);
+        }
+        other => panic!("expected both groups to be reported, got {other:?}"),
+    }
+    for client in [&mut x, &mut y] {
+        let frames = client.drain(Duration::from_millis(100)).await.unwrap();
+        assert!(
+            frames.iter().any(|frame| frame.contains("both")),
+            "{frames:?}"
+        );
+    }
+    a.stop().await.unwrap();
 }

@@ -471,6 +471,28 @@ impl Communicator {
         }
     }
 
+    /// Receives (and returns) frames until none arrives for `quiet`; gives
+    /// up after the receive timeout in all.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::Closed`] when the connection closes meanwhile,
+    /// [`ReceiveError::Timeout`] when frames keep coming past the timeout.
+    pub async fn drain(&mut self, quiet: Duration) -> Result<Vec<String>, ReceiveError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut frames = Vec::new();
+        loop {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ReceiveError::Timeout(self.timeout));
+            }
+            match self.receive_nothing(quiet).await {
+                Ok(()) => return Ok(frames),
+                Err(ReceiveError::Unexpected(frame)) => frames.push(frame),
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
     /// Waits for the server to close the connection and returns the close
     /// code (`None` when it closed without one). Frames before the close are
     /// discarded.

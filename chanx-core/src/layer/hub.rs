@@ -59,13 +59,21 @@ fn cost(message: &LayerMessage) -> usize {
 }
 
 /// Counters of a layer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LayerStats {
-    /// Messages placed in a local inbox.
+    /// Messages placed in a local inbox or outbound queue.
     pub delivered: u64,
-    /// Connections closed because their inbox was full.
+    /// Connections closed because their queues were full.
     pub slow_disconnects: u64,
+    /// Sends that could not reach the other processes (the caller got the
+    /// error; local members got the message).
+    pub publish_failures: u64,
+    /// Times a group's cross-process subscription was down: messages sent
+    /// to the group from other processes meanwhile did not reach this one.
+    pub subscription_gaps: u64,
+    /// [`subscription_gaps`](LayerStats::subscription_gaps) by group.
+    pub gaps_by_group: Vec<(GroupName, u64)>,
 }
 
 impl Overflow {
@@ -356,6 +364,7 @@ impl Hub {
         LayerStats {
             delivered: self.delivered.load(Ordering::Relaxed),
             slow_disconnects: self.slow_disconnects.load(Ordering::Relaxed),
+            ..LayerStats::default()
         }
     }
 }

@@ -394,6 +394,30 @@ impl Layer {
             .map(drop)
     }
 
+    /// Sends `message` to the clients in each of `groups`, encoded once. Every
+    /// group is tried, even after one fails; a connection in several of them
+    /// gets one copy per group.
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name (nothing is sent), or
+    /// [`LayerError::Groups`] naming the groups that could not be reached
+    /// (the others got it).
+    pub async fn broadcast_to<I, S, M>(&self, groups: I, message: &M) -> Result<(), LayerError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+        M: Message,
+    {
+        let groups = groups
+            .into_iter()
+            .map(|group| GroupName::new(group.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        send_to_groups(&*self.0, &groups, &LayerMessage::broadcast(message))
+            .await
+            .1
+    }
+
     /// Sends `event` to the `#[event_handler]`s of the connections in `group`.
     ///
     /// # Errors
@@ -439,6 +463,33 @@ impl Default for Layer {
     fn default() -> Self {
         Self::memory()
     }
+}
+
+/// Sends `message` to every group in `groups`, trying them all; returns how
+/// many local receivers got it (at least one per group, counting what went
+/// to other processes) and the groups that failed.
+pub(crate) async fn send_to_groups(
+    layer: &dyn ChannelLayer,
+    groups: &[GroupName],
+    message: &LayerMessage,
+) -> (usize, Result<(), LayerError>) {
+    let mut failed = Vec::new();
+    let mut receivers = 0;
+    for group in groups {
+        match layer.send_group(group, message.clone()).await {
+            Ok(local) => receivers += local.max(1),
+            Err(error) => {
+                receivers += 1;
+                failed.push((group.clone(), error));
+            }
+        }
+    }
+    let result = match failed.len() {
+        0 => Ok(()),
+        1 if groups.len() == 1 => Err(failed.remove(0).1),
+        _ => Err(LayerError::Groups(failed)),
+    };
+    (receivers, result)
 }
 
 /// A random id for this process, so channel names are unique across

@@ -1,18 +1,31 @@
 //! The Redis channel layer: groups and events across processes.
 //!
 //! Each process delivers to its own members directly, and publishes a group
-//! send **once** on the group's Redis channel (`<prefix>:g:<group>`), which
-//! every process with a member of that group subscribes to. Direct sends to a
-//! connection on another process go to that process's channel
-//! (`<prefix>:p:<process>`).
+//! send **once** on the group's Redis channel (`<prefix>:<db>:g:<group>`),
+//! which every process with a member of that group subscribes to. Direct
+//! sends to a connection on another process go to that process's channel
+//! (`<prefix>:<db>:p:<process>`). Redis pub/sub ignores the database index,
+//! so the names carry it: two applications on `redis://…/0` and
+//! `redis://…/1` never see each other's messages.
 //!
-//! When Redis goes away the layer logs it, retries with exponential backoff,
-//! re-subscribes every group that still has local members, and later sends
-//! arrive again. Sends made while Redis is down fail with
-//! [`LayerError::Unavailable`] (local members still get them).
+//! Nothing is lost silently:
+//!
+//! - `join` returns once Redis has confirmed the group's subscription, or
+//!   fails (and the connection is not left half-joined);
+//! - a send whose publish fails returns the error (local members got it),
+//!   and [`LayerStats::publish_failures`] counts it;
+//! - when the subscription connection drops, every group it carried has a
+//!   gap: it is logged, and counted in [`LayerStats::subscription_gaps`] and
+//!   [`LayerStats::gaps_by_group`]. The layer retries with exponential
+//!   backoff and re-subscribes every group that still has local members;
+//!   joins while Redis is unreachable fail at once.
+//!
+//! The Redis URL, which may carry a password, is never logged.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +41,8 @@ use super::{
 };
 
 const WIRE_VERSION: u8 = 1;
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+/// How long `join` waits for Redis to confirm a subscription.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of a [`RedisLayer`].
@@ -42,7 +56,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 ///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
 /// # let _ = config;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct RedisLayerConfig {
     url: String,
@@ -76,6 +90,43 @@ impl RedisLayerConfig {
         self.max_backoff = max.max(self.min_backoff);
         self
     }
+
+    /// The URL with its password (and user name) masked, for logs and
+    /// messages.
+    ///
+    /// ```
+    /// use chanx_core::layer::RedisLayerConfig;
+    ///
+    /// let config = RedisLayerConfig::new("redis://app:s3cret@cache:6379/2");
+    /// assert_eq!(config.redacted_url(), "redis://***@cache:6379/2");
+    /// ```
+    #[must_use]
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl fmt::Debug for RedisLayerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLayerConfig")
+            .field("url", &self.redacted_url())
+            .field("prefix", &self.prefix)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host…` → `scheme://***@host…`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// Groups and events across processes through Redis pub/sub.
@@ -98,16 +149,22 @@ pub struct RedisLayer {
 #[derive(Debug)]
 struct Inner {
     process: String,
+    /// `<prefix>:<db>`: the start of every channel name.
     prefix: String,
     hub: Hub,
     publisher: ConnectionManager,
     control: mpsc::UnboundedSender<Control>,
     connected: AtomicBool,
+    publish_failures: AtomicU64,
+    gaps: Mutex<BTreeMap<GroupName, u64>>,
 }
 
+/// What the subscriber task is asked to do.
 #[derive(Debug)]
 enum Control {
-    Subscribe(GroupName, oneshot::Sender<()>),
+    /// Subscribe (unless already subscribed); answer once Redis confirmed.
+    Subscribe(GroupName, oneshot::Sender<Result<(), LayerError>>),
+    /// Unsubscribe if the group has no local member any more.
     Unsubscribe(GroupName),
 }
 
@@ -130,6 +187,7 @@ impl RedisLayer {
     /// reached now.
     pub async fn connect_with(config: RedisLayerConfig) -> Result<Self, LayerError> {
         let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
+        let db = client.get_connection_info().redis_settings().db();
         let manager_config = ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_min_delay(config.min_backoff)
@@ -143,11 +201,13 @@ impl RedisLayer {
         let (control, control_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             process: random_process_id(),
-            prefix: config.prefix.clone(),
+            prefix: format!("{}:{db}", config.prefix),
             hub: Hub::new(),
             publisher,
             control,
             connected: AtomicBool::new(false),
+            publish_failures: AtomicU64::new(0),
+            gaps: Mutex::new(BTreeMap::new()),
         });
         let (ready_tx, ready_rx) = oneshot::channel();
         tokio::spawn(subscriber(
@@ -187,7 +247,7 @@ impl Inner {
         let mut publisher = self.publisher.clone();
         let mut command = redis::cmd("PUBLISH");
         command.arg(channel).arg(payload);
-        match command.query_async::<i64>(&mut publisher).await {
+        let result = match command.query_async::<i64>(&mut publisher).await {
             Ok(_) => Ok(()),
             // The first use of a connection that died while idle fails and
             // makes the manager reconnect; one retry goes through it.
@@ -200,20 +260,54 @@ impl Inner {
                     .map_err(unavailable)
             }
             Err(error) => Err(unavailable(error)),
+        };
+        if let Err(error) = &result {
+            self.publish_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "a publish to Redis failed; other processes did not get the message");
         }
+        result
     }
 
-    async fn subscribe(&self, group: &GroupName) {
+    /// Asks the subscriber for `group` and waits for Redis's confirmation.
+    async fn subscribe(&self, group: &GroupName) -> Result<(), LayerError> {
         let (ack, acked) = oneshot::channel();
         if self
             .control
             .send(Control::Subscribe(group.clone(), ack))
-            .is_ok()
+            .is_err()
         {
-            // While Redis is down the group is subscribed on reconnection;
-            // do not hold the caller up for that.
-            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, acked).await;
+            return Err(LayerError::Unavailable(
+                "the Redis subscriber has stopped".to_owned(),
+            ));
         }
+        match tokio::time::timeout(SUBSCRIBE_WAIT, acked).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(LayerError::Unavailable(
+                "the Redis subscriber has stopped".to_owned(),
+            )),
+            Err(_) => Err(LayerError::Unavailable(format!(
+                "Redis did not confirm the subscription within {SUBSCRIBE_WAIT:?}"
+            ))),
+        }
+    }
+
+    /// Records a subscription gap for every group in `groups`.
+    fn record_gaps(&self, groups: &HashSet<GroupName>) {
+        if groups.is_empty() {
+            return;
+        }
+        let mut gaps = self.gaps.lock().unwrap_or_else(PoisonError::into_inner);
+        for group in groups {
+            *gaps.entry(group.clone()).or_default() += 1;
+        }
+        let mut names: Vec<&str> = groups.iter().map(GroupName::as_str).collect();
+        names.sort_unstable();
+        names.truncate(20);
+        tracing::warn!(
+            groups = groups.len(),
+            first = ?names,
+            "the Redis subscription was lost: messages sent to these groups from other processes until it is back are missed here"
+        );
     }
 
     fn unsubscribe(&self, group: GroupName) {
@@ -237,7 +331,7 @@ impl Inner {
             .ok()
             .and_then(ChannelName::parse);
         let message = LayerMessage::from_shared(decoded.kind, frame, exclude);
-        let group_prefix = format!("{}:g:", self.prefix);
+        let group_prefix = self.group_channel("");
         if let Some(group) = channel.strip_prefix(&group_prefix) {
             if let Ok(group) = GroupName::new(group) {
                 self.hub.deliver_group(&group, &message);
@@ -317,6 +411,34 @@ fn decode(payload: &[u8]) -> Option<Decoded<'_>> {
     })
 }
 
+/// Answers every queued `Subscribe` with an error (Redis is unreachable),
+/// for `wait`; returns early with `false` if the layer is gone.
+async fn refuse_joins_for(control: &mut mpsc::UnboundedReceiver<Control>, wait: Duration) -> bool {
+    let sleep = tokio::time::sleep(wait);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            request = control.recv() => match request {
+                Some(Control::Subscribe(_, ack)) => {
+                    let _ = ack.send(Err(LayerError::Unavailable(
+                        "Redis is unreachable; the layer is reconnecting".to_owned(),
+                    )));
+                }
+                Some(Control::Unsubscribe(_)) => {}
+                None => return false,
+            },
+        }
+    }
+}
+
+fn timed_out(what: &str) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} timed out"),
+    ))
+}
+
 async fn subscriber(
     client: redis::Client,
     inner: Weak<Inner>,
@@ -329,64 +451,50 @@ async fn subscriber(
     let mut failures: u32 = 0;
     loop {
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await;
-        let pubsub = match connected.unwrap_or_else(|_| {
-            Err(redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connecting to Redis timed out",
-            )))
-        }) {
+        let pubsub = match connected.unwrap_or_else(|_| Err(timed_out("connecting to Redis"))) {
             Ok(pubsub) => pubsub,
             Err(error) => {
                 if failures == 0 {
                     tracing::warn!(%error, "cannot reach Redis; retrying with backoff");
                 }
                 failures = failures.saturating_add(1);
-                // Let waiting joins go: they are subscribed on reconnection.
-                while let Ok(request) = control.try_recv() {
-                    if let Control::Subscribe(_, ack) = request {
-                        let _ = ack.send(());
-                    }
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(config.max_backoff);
-                if inner.strong_count() == 0 {
+                if !refuse_joins_for(&mut control, backoff).await || inner.strong_count() == 0 {
                     return;
                 }
+                backoff = (backoff * 2).min(config.max_backoff);
                 continue;
             }
         };
         let (mut sink, mut stream) = pubsub.split();
-        let channels = {
+        let (groups, process_channel) = {
             let Some(strong) = inner.upgrade() else {
                 return;
             };
-            let mut channels = vec![strong.process_channel(&strong.process)];
+            (strong.hub.groups(), strong.process_channel(&strong.process))
+        };
+        let mut channels = vec![process_channel];
+        if let Some(strong) = inner.upgrade() {
             channels.extend(
-                strong
-                    .hub
-                    .groups()
+                groups
                     .iter()
                     .map(|group| strong.group_channel(group.as_str())),
             );
-            channels
-        };
+        }
         let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, sink.subscribe(&channels)).await;
-        if let Err(error) = subscribed.unwrap_or_else(|_| {
-            Err(redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "subscribing on Redis timed out",
-            )))
-        }) {
+        if let Err(error) = subscribed.unwrap_or_else(|_| Err(timed_out("subscribing on Redis"))) {
             tracing::warn!(%error, "subscribing on Redis failed; retrying");
-            tokio::time::sleep(backoff).await;
+            if !refuse_joins_for(&mut control, backoff).await {
+                return;
+            }
             continue;
         }
+        let mut subscribed: HashSet<GroupName> = groups.into_iter().collect();
         if let Some(strong) = inner.upgrade() {
             strong.connected.store(true, Ordering::Release);
         }
         if failures > 0 {
             tracing::info!(
-                groups = channels.len() - 1,
+                groups = subscribed.len(),
                 "reconnected to Redis and re-subscribed"
             );
         }
@@ -398,34 +506,42 @@ async fn subscriber(
             tokio::select! {
                 request = control.recv() => {
                     let Some(request) = request else { return };
-                    let result = match request {
+                    let Some(strong) = inner.upgrade() else { return };
+                    let failed = match request {
                         Control::Subscribe(group, ack) => {
-                            let Some(strong) = inner.upgrade() else { return };
-                            // The group may have emptied since the join (a
-                            // leave racing it): then there is nothing to do.
-                            let result = if strong.hub.member_count(&group) > 0 {
+                            // Already subscribed, or the group emptied since
+                            // the join (a leave racing it): nothing to do.
+                            if subscribed.contains(&group) || strong.hub.member_count(&group) == 0 {
+                                let _ = ack.send(Ok(()));
+                                None
+                            } else {
                                 let channel = strong.group_channel(group.as_str());
                                 drop(strong);
-                                sink.subscribe(&channel).await
-                            } else {
-                                Ok(())
-                            };
-                            let _ = ack.send(());
-                            result
+                                match sink.subscribe(&channel).await {
+                                    Ok(()) => {
+                                        subscribed.insert(group);
+                                        let _ = ack.send(Ok(()));
+                                        None
+                                    }
+                                    Err(error) => {
+                                        let _ = ack.send(Err(unavailable_ref(&error)));
+                                        Some(error)
+                                    }
+                                }
+                            }
                         }
                         Control::Unsubscribe(group) => {
-                            let Some(strong) = inner.upgrade() else { return };
                             // A member may have joined since the group emptied.
-                            if strong.hub.member_count(&group) > 0 {
-                                Ok(())
+                            if strong.hub.member_count(&group) > 0 || !subscribed.remove(&group) {
+                                None
                             } else {
                                 let channel = strong.group_channel(group.as_str());
                                 drop(strong);
-                                sink.unsubscribe(&channel).await
+                                sink.unsubscribe(&channel).await.err()
                             }
                         }
                     };
-                    if let Err(error) = result {
+                    if let Some(error) = failed {
                         tracing::warn!(%error, "Redis subscription command failed");
                         break;
                     }
@@ -437,12 +553,19 @@ async fn subscriber(
                 }
             }
         }
-        if let Some(strong) = inner.upgrade() {
-            strong.connected.store(false, Ordering::Release);
-        }
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        strong.connected.store(false, Ordering::Release);
+        strong.record_gaps(&subscribed);
+        drop(strong);
         tracing::warn!("lost the Redis subscription; reconnecting");
         failures = 1;
     }
+}
+
+fn unavailable_ref(error: &redis::RedisError) -> LayerError {
+    LayerError::Unavailable(error.to_string())
 }
 
 impl ChannelLayer for RedisLayer {
@@ -467,10 +590,18 @@ impl ChannelLayer for RedisLayer {
         channel: &'a ChannelName,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
         Box::pin(async move {
-            if self.inner.hub.join(group, channel) {
-                self.inner.subscribe(group).await;
+            // Local membership first, so local sends reach the connection at
+            // once; then the cross-process subscription, confirmed.
+            self.inner.hub.join(group, channel);
+            match self.inner.subscribe(group).await {
+                Ok(()) => Ok(()),
+                Err(error) => {
+                    if self.inner.hub.leave(group, channel) {
+                        self.inner.unsubscribe(group.clone());
+                    }
+                    Err(error)
+                }
             }
-            Ok(())
         })
     }
 
@@ -530,13 +661,44 @@ impl ChannelLayer for RedisLayer {
     }
 
     fn stats(&self) -> LayerStats {
-        self.inner.hub.stats()
+        let mut stats = self.inner.hub.stats();
+        stats.publish_failures = self.inner.publish_failures.load(Ordering::Relaxed);
+        let gaps = self
+            .inner
+            .gaps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        stats.subscription_gaps = gaps.values().sum();
+        stats.gaps_by_group = gaps
+            .iter()
+            .map(|(group, count)| (group.clone(), *count))
+            .collect();
+        stats
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://***@h:1/0");
+        assert_eq!(
+            redact_url("rediss://user:p@ss@h/3?x=y"),
+            "rediss://***@h/3?x=y"
+        );
+        assert_eq!(
+            redact_url("redis://h/0?password=@"),
+            "redis://h/0?password=@"
+        );
+        let config = RedisLayerConfig::new("redis://u:hunter2@h:6379/1");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
 
     #[test]
     fn wire_format_round_trips() {

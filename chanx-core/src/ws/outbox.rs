@@ -192,18 +192,25 @@ impl Outbox {
         self.wake_senders();
     }
 
-    /// For the writer: moves queued frames into `batch` until their payloads
-    /// reach `max_bytes` (at least one frame), and takes the pending pong.
-    /// Returns the bytes taken, to [`release`](Outbox::release) once
-    /// written. `Ready(None)` when nothing more will come.
+    /// For the writer: gives back `written` bytes (the previous batch, now
+    /// on the socket), then moves queued frames into `batch` until their
+    /// payloads reach `max_bytes` (at least one frame), and takes the pending
+    /// pong. Returns the bytes taken, to give back with the next call (or
+    /// [`release`](Outbox::release)). `Ready(None)` when nothing more will
+    /// come.
     pub(crate) fn poll_batch(
         &self,
         cx: &mut Context<'_>,
+        written: &mut usize,
         batch: &mut Vec<Outbound>,
         pong: &mut Option<Bytes>,
         max_bytes: usize,
     ) -> Poll<Option<usize>> {
         let mut state = self.lock();
+        if *written > 0 {
+            state.bytes = state.bytes.saturating_sub(std::mem::take(written));
+            self.wake_senders();
+        }
         if state.frames.is_empty() && state.pong.is_none() {
             if state.closed || state.closing {
                 return Poll::Ready(None);
@@ -286,9 +293,10 @@ mod tests {
     async fn batch(outbox: &Outbox, max: usize) -> (Vec<Outbound>, Option<Bytes>, usize) {
         let mut frames = Vec::new();
         let mut pong = None;
-        let taken = std::future::poll_fn(|cx| outbox.poll_batch(cx, &mut frames, &mut pong, max))
-            .await
-            .unwrap_or(0);
+        let taken =
+            std::future::poll_fn(|cx| outbox.poll_batch(cx, &mut 0, &mut frames, &mut pong, max))
+                .await
+                .unwrap_or(0);
         (frames, pong, taken)
     }
 
@@ -351,7 +359,9 @@ mod tests {
         ));
         let mut rest = Vec::new();
         let mut pong = None;
-        let done = std::future::poll_fn(|cx| outbox.poll_batch(cx, &mut rest, &mut pong, 10)).await;
+        let done =
+            std::future::poll_fn(|cx| outbox.poll_batch(cx, &mut 0, &mut rest, &mut pong, 10))
+                .await;
         assert_eq!(done, None);
     }
 

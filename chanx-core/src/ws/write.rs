@@ -48,22 +48,31 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     let vectored = io.is_write_vectored();
     let mut batch = Vec::new();
     let mut pong = None;
+    let mut written = 0;
     loop {
-        let taken =
-            poll_fn(|cx| outbox.poll_batch(cx, &mut batch, &mut pong, settings.write_buffer)).await;
+        let taken = poll_fn(|cx| {
+            outbox.poll_batch(
+                cx,
+                &mut written,
+                &mut batch,
+                &mut pong,
+                settings.write_buffer,
+            )
+        })
+        .await;
         let Some(taken) = taken else { break };
         let closing = matches!(batch.last(), Some(Outbound::Close(..)));
-        let written = tokio::time::timeout(
+        let outcome = tokio::time::timeout(
             settings.write_timeout,
             write_batch(&mut io, pong.take(), &batch, vectored),
         )
         .await;
+        written = taken;
         batch.clear();
         if batch.capacity() > 16 {
             batch = Vec::new();
         }
-        outbox.release(taken);
-        match written {
+        match outcome {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::debug!(%error, "write failed");
@@ -85,6 +94,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
             break;
         }
     }
+    outbox.release(written);
     outbox.shut();
     let _ = tokio::time::timeout(settings.write_timeout, io.shutdown()).await;
 }
@@ -127,6 +137,11 @@ async fn write_batch<W: AsyncWrite + Unpin>(
                 head.extend_from_slice(reason.as_bytes());
             }
         }
+    }
+    if segments.is_empty() {
+        // Everything is inline: one contiguous write.
+        io.write_all(&head).await?;
+        return io.flush().await;
     }
     if from < head.len() {
         segments.push(Segment::Head(from..head.len()));
