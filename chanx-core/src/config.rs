@@ -110,8 +110,9 @@ impl RateLimit {
 }
 
 /// The fan-out budget of each connection: what its broadcasts make the
-/// server queue, counted as frame bytes × local receivers, refilled at
-/// `bytes_per_second` with room for `burst`.
+/// server queue, counted as frame bytes (plus the 64 bytes each queued
+/// frame costs) × local receivers, refilled at `bytes_per_second` with room
+/// for `burst`.
 ///
 /// A connection whose broadcasts overspend is not read again until the
 /// debt is repaid: its own sending slows down (nothing is dropped), and one
@@ -297,11 +298,10 @@ impl ServerConfig {
         self
     }
 
-    /// The most connections served at once (WebSocket connections, and
-    /// connections still speaking HTTP, each counted against this number).
-    /// Further upgrades get HTTP 503; further TCP connections are closed at
-    /// once. The server raises its open-file limit to fit, and warns when it
-    /// cannot.
+    /// The most connections served at once, speaking HTTP or upgraded to
+    /// WebSocket. Past it, a new TCP connection gets HTTP 503 and is closed
+    /// at once. The server raises its open-file limit to fit, and warns when
+    /// it cannot.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections;
         self
@@ -309,8 +309,8 @@ impl ServerConfig {
 
     /// The most connections one client address may hold at once (IPv6
     /// addresses are grouped by their /64 prefix, which one client usually
-    /// owns whole). Past it: HTTP 503 on an upgrade, and new TCP
-    /// connections are closed at once.
+    /// owns whole). Past it, a new TCP connection from that address gets
+    /// HTTP 503 and is closed at once.
     pub fn max_connections_per_address(mut self, connections: usize) -> Self {
         self.max_connections_per_address = connections.max(1);
         self

@@ -503,7 +503,8 @@ impl<'a, M: Message + Sync> Broadcast<'a, M> {
         if self.exclude_sender {
             message = message.excluding(self.ctx.inner.channel.clone());
         }
-        let bytes = message.text().len();
+        // What each receiver's queue counts for it.
+        let bytes = message.text().len() + crate::ws::outbox::FRAME_OVERHEAD;
         // Every group is tried, even after one fails; the sender is charged
         // for what reached the local receivers.
         let (receivers, result) =

@@ -29,10 +29,8 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) addresses: Arc<Addresses>,
-    /// WebSocket connections open.
+    /// Connections open: speaking HTTP, or upgraded to WebSocket.
     pub(crate) connections: AtomicUsize,
-    /// Connections still speaking HTTP.
-    pub(crate) http_connections: AtomicUsize,
     pub(crate) asyncapi: OnceLock<serde_json::Value>,
     /// Cancelled first at shutdown: HTTP routes answer 503, upgrades too.
     pub(crate) http_closing: CancellationToken,
@@ -51,7 +49,6 @@ impl Shared {
             addresses: Arc::new(Addresses::new(&config)),
             config: Arc::new(config),
             connections: AtomicUsize::new(0),
-            http_connections: AtomicUsize::new(0),
             asyncapi: OnceLock::new(),
             http_closing: CancellationToken::new(),
             shutdown: CancellationToken::new(),
@@ -207,49 +204,41 @@ impl Drop for AddressSlot {
     }
 }
 
-/// One of the `max_connections` places of a kind (HTTP or WebSocket),
-/// given back on drop.
+/// One of the `max_connections` places, given back on drop. Like an
+/// [`AddressSlot`], it moves to the WebSocket connection at the upgrade.
 pub(crate) struct Slot {
     shared: Arc<Shared>,
-    websocket: bool,
 }
 
 impl Slot {
-    pub(crate) fn take(shared: &Arc<Shared>, websocket: bool) -> Option<Self> {
-        let counter = if websocket {
-            &shared.connections
-        } else {
-            &shared.http_connections
-        };
-        counter
+    pub(crate) fn take(shared: &Arc<Shared>) -> Option<Self> {
+        shared
+            .connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
                 (active < shared.config.max_connections).then_some(active + 1)
             })
             .is_ok()
             .then(|| Self {
                 shared: Arc::clone(shared),
-                websocket,
             })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let counter = if self.websocket {
-            &self.shared.connections
-        } else {
-            &self.shared.http_connections
-        };
-        counter.fetch_sub(1, Ordering::AcqRel);
+        self.shared.connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+/// The places one connection holds: one of `max_connections`, and one of
+/// its address's.
+pub(crate) type Slots = (Slot, AddressSlot);
 
 /// What the edge knows about the connection a request came on.
 pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
-    /// The connection's per-address place, handed to the WebSocket at the
-    /// upgrade.
-    pub(crate) slot: Arc<Mutex<Option<AddressSlot>>>,
+    /// The connection's places, handed to the WebSocket at the upgrade.
+    pub(crate) slots: Mutex<Option<Slots>>,
 }
 
 /// The response for one request.
@@ -438,18 +427,10 @@ fn upgrade(
             "the server is shutting down",
         );
     }
-    let Some(slot) = Slot::take(shared, true) else {
-        tracing::warn!(
-            max = shared.config.max_connections,
-            "upgrade refused: too many connections"
-        );
-        return text_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many connections; try again later",
-        );
-    };
-    let address_slot = peer
-        .slot
+    // The connection's places go with it (taken at accept, so the cap
+    // counts every socket once).
+    let slots = peer
+        .slots
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
@@ -465,7 +446,7 @@ fn upgrade(
                     // than living as long as the connection.
                     let connection = pending.run(Box::new(TokioIo::new(upgraded)));
                     tracker.spawn(async move {
-                        let _slots = (slot, address_slot);
+                        let _slots = slots;
                         connection.await;
                     });
                 }

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tracing::Instrument;
 
 use crate::config::ServerConfig;
-use crate::edge::{self, AddressSlot, Peer, Shared, Slot};
+use crate::edge::{self, Peer, Shared, Slot, Slots};
 use crate::router::Router;
 
 /// A WebSocket server bound to a TCP address.
@@ -186,7 +186,7 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     };
     // Connections still speaking HTTP (before or without an upgrade) are
     // capped too, so idle sockets cannot pile up.
-    let Some(slot) = Slot::take(shared, false) else {
+    let Some(slot) = Slot::take(shared) else {
         tracing::warn!(%peer, "connection refused: too many HTTP connections");
         refuse(&stream);
         return;
@@ -194,7 +194,7 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let span = tracing::debug_span!("http", %peer);
     shared
         .tracker
-        .spawn(serve_http(stream, peer, Arc::clone(shared), slot, address_slot).instrument(span));
+        .spawn(serve_http(stream, peer, Arc::clone(shared), (slot, address_slot)).instrument(span));
 }
 
 /// Tells a refused client why, without waiting for it, and closes.
@@ -204,19 +204,13 @@ fn refuse(stream: &TcpStream) {
     let _ = stream.try_write(BUSY);
 }
 
-async fn serve_http(
-    stream: TcpStream,
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    _slot: Slot,
-    address_slot: AddressSlot,
-) {
+async fn serve_http(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>, slots: Slots) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY");
     }
     let peer = Arc::new(Peer {
         addr,
-        slot: Arc::new(Mutex::new(Some(address_slot))),
+        slots: Mutex::new(Some(slots)),
     });
     let service_shared = Arc::clone(&shared);
     let service = service_fn(move |request| {
@@ -244,16 +238,15 @@ async fn serve_http(
 }
 
 /// Raises the open-file soft limit to the hard limit, and warns when even
-/// that cannot hold `max_connections` sockets (each connection is one file
-/// descriptor, and as many again may be speaking HTTP).
+/// that cannot hold `max_connections` sockets (one file descriptor each,
+/// plus a few for the listener, Redis and the runtime).
 fn raise_open_file_limit(max_connections: usize) {
     #[cfg(unix)]
     {
         let wanted = u64::try_from(max_connections)
             .unwrap_or(u64::MAX)
-            .saturating_mul(2)
             .saturating_add(64);
-        match rlimit::increase_nofile_limit(wanted) {
+        match rlimit::increase_nofile_limit(u64::MAX) {
             Ok(limit) if limit < wanted => tracing::warn!(
                 open_file_limit = limit,
                 max_connections,

@@ -39,6 +39,7 @@ use std::time::Duration;
 mod asyncapi;
 mod capture;
 mod process;
+pub mod raw;
 mod redis_server;
 
 pub use asyncapi::{assert_asyncapi_current, assert_asyncapi_served, http_get};

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
+    log: Option<std::path::PathBuf>,
 }
 
 impl ServerProcess {
@@ -26,22 +27,64 @@ impl ServerProcess {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let log_level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        Self::start(program, args, &log_level, None)
+    }
+
+    /// Starts `program` as [`ServerProcess::spawn`] does, logging at
+    /// `log_level` (a `RUST_LOG` filter) into a file whose text
+    /// [`ServerProcess::logs`] returns: for tests of what reaches the logs.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerProcess::spawn`], or the log file cannot be created.
+    pub fn spawn_logged<I, S>(
+        program: impl AsRef<OsStr>,
+        args: I,
+        log_level: &str,
+    ) -> std::io::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "chanx-server-{}-{}.log",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        Self::start(program, args, log_level, Some(path))
+    }
+
+    fn start<I, S>(
+        program: impl AsRef<OsStr>,
+        args: I,
+        log_level: &str,
+        log: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .arg("--addr")
             .arg(addr.to_string())
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-            )
-            .stdin(Stdio::null())
-            .spawn()?;
+            .env("RUST_LOG", log_level)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        if let Some(path) = &log {
+            let file = std::fs::File::create(path)?;
+            command.stdout(file.try_clone()?).stderr(file);
+        }
+        let mut child = command.spawn()?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                return Ok(Self { child, addr });
+                return Ok(Self { child, addr, log });
             }
             if let Some(status) = child.try_wait()? {
                 return Err(std::io::Error::other(format!(
@@ -64,19 +107,81 @@ impl ServerProcess {
         self.addr
     }
 
+    /// The process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory in KiB, from `/proc/<pid>/status`.
+    #[must_use]
+    pub fn rss_kib(&self) -> Option<u64> {
+        crate::raw::rss_kib(self.pid())
+    }
+
+    /// What it has logged so far (only for [`ServerProcess::spawn_logged`]).
+    #[must_use]
+    pub fn logs(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+
     /// Sends Ctrl-C (SIGINT) and waits for the process to exit.
     ///
     /// # Errors
     ///
     /// The signal cannot be sent, or waiting fails.
     pub fn interrupt(&mut self) -> std::io::Result<ExitStatus> {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            return Err(std::io::Error::other("kill -INT failed"));
-        }
+        self.signal("-INT")?;
         self.child.wait()
+    }
+
+    /// Sends SIGTERM (what container runtimes send) and waits for the
+    /// process to exit.
+    ///
+    /// # Errors
+    ///
+    /// The signal cannot be sent, or waiting fails.
+    pub fn terminate(&mut self) -> std::io::Result<ExitStatus> {
+        self.signal("-TERM")?;
+        self.child.wait()
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    ///
+    /// # Errors
+    ///
+    /// Waiting fails, or the process is still running after `timeout`
+    /// ([`std::io::ErrorKind::TimedOut`]).
+    pub fn wait(&mut self, timeout: Duration) -> std::io::Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal without waiting.
+    ///
+    /// # Errors
+    ///
+    /// The signal cannot be sent.
+    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("kill {signal} failed")))
+        }
     }
 }
 
@@ -85,6 +190,9 @@ impl Drop for ServerProcess {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if let Some(path) = &self.log {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -14,6 +14,7 @@ pub struct RedisServer {
     addr: SocketAddr,
     dir: PathBuf,
     child: Option<Child>,
+    password: Option<String>,
 }
 
 /// `redis-server` could not be started.
@@ -41,6 +42,20 @@ impl RedisServer {
     /// [`RedisServerError::NotInstalled`] when `redis-server` is not on the
     /// `PATH`.
     pub fn start() -> Result<Self, RedisServerError> {
+        Self::start_inner(None)
+    }
+
+    /// Starts a server that requires `password` (`requirepass`); its
+    /// [`url`](RedisServer::url) carries the password.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisServer::start`].
+    pub fn start_with_password(password: &str) -> Result<Self, RedisServerError> {
+        Self::start_inner(Some(password.to_owned()))
+    }
+
+    fn start_inner(password: Option<String>) -> Result<Self, RedisServerError> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let dir = std::env::temp_dir().join(format!("chanx-redis-{}-{port}", std::process::id()));
@@ -49,13 +64,15 @@ impl RedisServer {
             addr,
             dir,
             child: None,
+            password,
         };
         server.spawn()?;
         Ok(server)
     }
 
     fn spawn(&mut self) -> Result<(), RedisServerError> {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -64,7 +81,11 @@ impl RedisServer {
             ])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(&self.dir);
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -81,10 +102,14 @@ impl RedisServer {
         Err(RedisServerError::NotListening(self.addr))
     }
 
-    /// The URL to connect to, `redis://127.0.0.1:PORT/`.
+    /// The URL to connect to, `redis://127.0.0.1:PORT/` (with
+    /// `:password@` when the server requires one).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@{}/", self.addr),
+            None => format!("redis://{}/", self.addr),
+        }
     }
 
     /// The address.

@@ -54,10 +54,6 @@ impl TokenBucket {
         self.refill(now);
         (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
     }
-
-    pub(crate) fn tokens(&self) -> f64 {
-        self.tokens
-    }
 }
 
 /// What to do with a frame, by the rate limit.
@@ -72,16 +68,18 @@ pub(crate) enum Verdict {
 }
 
 /// The message rate limit of one connection: every frame a client sends
-/// (each message, fragment, ping and pong) takes a token. A connection is
-/// closed once it has been over its limit for [`SUSTAINED_EXCESS`], or has
-/// had more than `burst` frames refused since it went over. Being "over"
-/// ends only when the bucket has real slack again (a token left after
-/// taking one), not when a single token trickles in.
+/// (each message, fragment, ping and pong) takes a token. A refusal starts
+/// an episode of excess, which lasts until [`SUSTAINED_EXCESS`] passes
+/// without a refusal. A connection is closed once an episode has lasted
+/// [`SUSTAINED_EXCESS`], or has had more than `burst` refusals: a client
+/// that keeps sending over its limit is closed within a second, however the
+/// tokens trickle in.
 #[derive(Debug, Clone)]
 pub(crate) struct MessageLimiter {
     bucket: TokenBucket,
     burst: u32,
-    over_since: Option<Instant>,
+    /// When the current episode of excess began, and its last refusal.
+    episode: Option<(Instant, Instant)>,
     refused: u32,
 }
 
@@ -90,7 +88,7 @@ impl MessageLimiter {
         Self {
             bucket: TokenBucket::new(limit.per_second, f64::from(limit.burst), now),
             burst: limit.burst,
-            over_since: None,
+            episode: None,
             refused: 0,
         }
     }
@@ -99,15 +97,18 @@ impl MessageLimiter {
     pub(crate) fn check(&mut self, now: Instant, frames: u32) -> Verdict {
         let frames = frames.clamp(1, self.burst);
         if self.bucket.take(now, f64::from(frames)) {
-            if self.bucket.tokens() >= 1.0 {
-                self.over_since = None;
-                self.refused = 0;
-            }
             return Verdict::Allow;
         }
-        let since = *self.over_since.get_or_insert(now);
+        let began = match self.episode {
+            Some((began, last)) if now.saturating_duration_since(last) < SUSTAINED_EXCESS => began,
+            _ => {
+                self.refused = 0;
+                now
+            }
+        };
+        self.episode = Some((began, now));
         self.refused = self.refused.saturating_add(1);
-        if self.refused > self.burst || now.saturating_duration_since(since) >= SUSTAINED_EXCESS {
+        if self.refused > self.burst || now.saturating_duration_since(began) >= SUSTAINED_EXCESS {
             Verdict::Close
         } else {
             Verdict::Refuse
@@ -200,6 +201,32 @@ mod tests {
         for index in 1..=60 {
             assert_eq!(limiter.check(at(start, index * 50), 1), Verdict::Allow);
         }
+        // A new burst after the calm starts a new episode: refused, not
+        // closed.
+        let later = at(start, 3100);
+        let burst: Vec<_> = (0..15).map(|_| limiter.check(later, 1)).collect();
+        assert!(!burst.contains(&Verdict::Close));
+        assert!(burst.contains(&Verdict::Refuse));
+    }
+
+    #[test]
+    fn a_flood_the_server_reads_slowly_is_still_closed() {
+        // The server sees the frames at its own pace: with two tokens
+        // trickling in between two of them, the old limiter forgot the
+        // excess every time.
+        let start = Instant::now();
+        let mut limiter = MessageLimiter::new(RateLimit::new(1000.0, 200), start);
+        let mut closed = None;
+        for index in 0..100_000u64 {
+            // A burst of 30 frames every 3 ms, seen 0.1 ms apart.
+            let time = start + Duration::from_micros((index / 30) * 3000 + (index % 30) * 100);
+            if limiter.check(time, 1) == Verdict::Close {
+                closed = Some(time - start);
+                break;
+            }
+        }
+        let closed = closed.expect("closed");
+        assert!(closed <= Duration::from_millis(1100), "{closed:?}");
     }
 
     #[test]

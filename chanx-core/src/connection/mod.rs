@@ -37,7 +37,7 @@ use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKi
 use crate::message::Message as _;
 use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
-use crate::ws::outbox::Outbox;
+use crate::ws::outbox::{Outbound, Outbox};
 use crate::ws::read::{FrameReader, Incoming, ReadError, ReadLimits};
 use crate::ws::write::{WriteSettings, write_loop};
 
@@ -496,7 +496,10 @@ async fn drive<C: Consumer>(
         match state.verdict(reader.last_frames()) {
             Verdict::Allow => {}
             Verdict::Refuse => {
-                send_static(ctx, RATE_LIMITED_FRAME).await;
+                // Never waits: a flooding client that does not read must not
+                // stall the loop that is about to close it.
+                let frame = Outbound::Text(Utf8Bytes::from_static(RATE_LIMITED_FRAME));
+                let _ = ctx.outbox().try_push(frame);
                 continue;
             }
             Verdict::Close => return rate_limited(),

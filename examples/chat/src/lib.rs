@@ -4,9 +4,10 @@
 //! and to nobody else. With `--layer redis`, rooms span server processes.
 //!
 //! Users authenticate with a token (`?token=…` or `Authorization: Bearer`).
-//! Rooms are public unless listed in [`Rooms`]; in a private room anyone
-//! authenticated may listen, but only its members may post (an object-level
-//! permission, [`CanPostInRoom`]).
+//! Rooms are public unless listed in [`Rooms`]; a private room is open only
+//! to its members, checked when they connect (an object-level permission,
+//! [`IsRoomMember`]): a non-member is refused with 4403 before it can read
+//! or post anything.
 //!
 //! Run with `cargo run -p chanx-example-chat -- --addr 127.0.0.1:8000`, then
 //! connect to `ws://127.0.0.1:8000/ws/chat/lobby?token=alice-token`. The demo
@@ -87,9 +88,9 @@ impl Rooms {
         )])))
     }
 
-    /// Whether `user` may post in `room`.
+    /// Whether `user` may enter `room`.
     #[must_use]
-    pub fn may_post(&self, room: &str, user: &str) -> bool {
+    pub fn may_enter(&self, room: &str, user: &str) -> bool {
         self.0
             .get(room)
             .is_none_or(|members| members.iter().any(|member| member == user))
@@ -99,9 +100,9 @@ impl Rooms {
 /// Object-level permission: loads the room named in the path and checks the
 /// user against its members.
 #[derive(Debug)]
-pub struct CanPostInRoom;
+pub struct IsRoomMember;
 
-impl Permission for CanPostInRoom {
+impl Permission for IsRoomMember {
     async fn check(ctx: &Context) -> Result<(), Denied> {
         let user = ctx
             .identity::<String>()
@@ -110,11 +111,11 @@ impl Permission for CanPostInRoom {
             .state::<Rooms>()
             .ok_or_else(|| Denied::forbidden("No rooms are configured."))?;
         let room = ctx.param("room").unwrap_or_default();
-        if rooms.may_post(room, user) {
+        if rooms.may_enter(room, user) {
             Ok(())
         } else {
             Err(Denied::forbidden(format!(
-                "Only members of {room} may post in it."
+                "{room} is open to its members only."
             )))
         }
     }
@@ -132,7 +133,7 @@ pub struct ChatConsumer {
     name = "chat",
     groups = ["chat_{room}"],
     authenticator = BearerToken<DemoUsers>,
-    permissions = [IsAuthenticated],
+    permissions = [IsAuthenticated, IsRoomMember],
     tags = ["chat"]
 )]
 impl ChatConsumer {
@@ -152,9 +153,8 @@ impl ChatConsumer {
         }
     }
 
-    /// Send a message to everyone in the room; members only in a private
-    /// room.
-    #[ws_handler(summary = "Post a message to the room", output = ChatMessage, permission = CanPostInRoom)]
+    /// Send a message to everyone in the room.
+    #[ws_handler(summary = "Post a message to the room", output = ChatMessage)]
     async fn new_chat_message(
         &mut self,
         ctx: &Context,

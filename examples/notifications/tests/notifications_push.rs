@@ -10,9 +10,32 @@ use chanx_example_notifications::{Notification, app};
 use chanx_testing::{Communicator, RedisServer, ServerProcess, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A POST as the publisher, with a JSON body.
 async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    post_with(
+        addr,
+        path,
+        &[
+            ("Authorization", "Bearer publisher-token"),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    )
+    .await
+}
+
+async fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut head = String::new();
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -30,9 +53,14 @@ async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
 /// Frames are dispatched after the groups are joined: a ping round-trip
 /// means the client will get every later notification.
 async fn ready(addr: SocketAddr, user: &str) -> Communicator {
-    let mut client = Communicator::connect_tcp(addr, &format!("/ws/notifications/{user}"))
-        .await
-        .unwrap();
+    let mut client = Communicator::connect_tcp(
+        addr,
+        &format!("/ws/notifications/{user}?token={user}-token"),
+    )
+    .await
+    .unwrap();
+    let auth = client.receive_json().await.unwrap();
+    assert_eq!(auth["payload"]["status_code"], 200, "{auth}");
     client.send_message(&Ping).await.unwrap();
     assert_eq!(client.receive_message::<Pong>().await.unwrap(), Pong);
     client
@@ -85,6 +113,35 @@ async fn http_post_notifies_everyone_or_one_user() {
 
     // Bad input is refused before anything is sent.
     assert_eq!(post(server.addr(), "/notify", "not json").await.0, 400);
+    let body = r#"{"title":"x","body":"y"}"#;
+    let no_token = post_with(
+        server.addr(),
+        "/notify",
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(no_token.await.0, 401);
+    let user_token = post_with(
+        server.addr(),
+        "/notify",
+        &[
+            ("Authorization", "Bearer alice-token"),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!(user_token.await.0, 401);
+    // A plain form post (what a page on another site can send) is refused.
+    let text_plain = post_with(
+        server.addr(),
+        "/notify",
+        &[
+            ("Authorization", "Bearer publisher-token"),
+            ("Content-Type", "text/plain"),
+        ],
+        body,
+    );
+    assert_eq!(text_plain.await.0, 415);
     assert_eq!(
         post(
             server.addr(),
@@ -102,6 +159,28 @@ async fn http_post_notifies_everyone_or_one_user() {
     bob.receive_nothing(Duration::from_millis(10))
         .await
         .unwrap();
+    server.stop().await.unwrap();
+}
+
+/// A socket opens only its own user's feed.
+#[tokio::test]
+async fn a_feed_needs_its_own_users_token() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut anonymous = server.connect("/ws/notifications/alice").await.unwrap();
+    assert_eq!(
+        anonymous.receive_json().await.unwrap()["payload"]["status_code"],
+        401
+    );
+    anonymous.assert_closed(4401).await;
+    let mut bob_as_alice = server
+        .connect("/ws/notifications/alice?token=bob-token")
+        .await
+        .unwrap();
+    assert_eq!(
+        bob_as_alice.receive_json().await.unwrap(),
+        serde_json::json!({"action":"authentication","payload":{"status_code":403,"status_text":"Forbidden","data":{"detail":"You may only open your own feed."}}})
+    );
+    bob_as_alice.assert_closed(4403).await;
     server.stop().await.unwrap();
 }
 

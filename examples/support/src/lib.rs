@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use chanx_core::layer::RedisLayer;
+use chanx_core::layer::{RedisLayer, RedisLayerConfig};
 use chanx_core::{Layer, Router, Server, ServerConfig};
 
 /// The address an example binds when `--addr` is not given.
@@ -92,7 +92,8 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
 }
 
 /// Parses the command line, sets up logging (`RUST_LOG`, default `info`),
-/// connects the chosen channel layer, and serves `app` until Ctrl-C.
+/// connects the chosen channel layer, and serves `app` until Ctrl-C or
+/// SIGTERM.
 pub async fn run(name: &str, app: Router) -> ExitCode {
     run_with_config(name, app, ServerConfig::default()).await
 }
@@ -117,16 +118,21 @@ pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> E
     }
     let app = match &options.layer {
         LayerChoice::Memory => app,
-        LayerChoice::Redis(url) => match RedisLayer::connect(url).await {
-            Ok(layer) => {
-                tracing::info!("{name}: channel layer: Redis at {url}");
-                app.with_layer(Layer::new(layer))
+        LayerChoice::Redis(url) => {
+            // The URL may carry a password: only its redacted form is shown.
+            let config = RedisLayerConfig::new(url.as_str());
+            let shown = config.redacted_url();
+            match RedisLayer::connect_with(config).await {
+                Ok(layer) => {
+                    tracing::info!("{name}: channel layer: Redis at {shown}");
+                    app.with_layer(Layer::new(layer))
+                }
+                Err(error) => {
+                    eprintln!("{name}: cannot use Redis at {shown}: {error}");
+                    return ExitCode::FAILURE;
+                }
             }
-            Err(error) => {
-                eprintln!("{name}: cannot use Redis at {url}: {error}");
-                return ExitCode::FAILURE;
-            }
-        },
+        }
     };
     let server = match Server::bind(options.addr).await {
         Ok(server) => server.with_config(config),
