@@ -456,17 +456,34 @@ impl Drop for RedisProcess {
 }
 
 fn row(name: &str, unit: &str, chanx: f64, baseline: Option<f64>) {
-    match baseline {
-        Some(baseline) => println!(
-            "| {name} | {unit} | {chanx:.1} | {baseline:.1} | {} |",
-            ratio(chanx, baseline)
+    row_with(name, unit, chanx, baseline, None);
+}
+
+/// A table row; with `before` (another chanx build measured in the same
+/// rounds), two more columns: its figure and chanx / before.
+fn row_with(name: &str, unit: &str, chanx: f64, baseline: Option<f64>, before: Option<f64>) {
+    let baseline_cells = match baseline {
+        Some(baseline) => format!("{baseline:.1} | {}", ratio(chanx, baseline)),
+        None => "— | —".to_owned(),
+    };
+    match before {
+        Some(before) => println!(
+            "| {name} | {unit} | {chanx:.1} | {baseline_cells} | {before:.1} | {} |",
+            ratio(chanx, before)
         ),
-        None => println!("| {name} | {unit} | {chanx:.1} | — | — |"),
+        None => println!("| {name} | {unit} | {chanx:.1} | {baseline_cells} |"),
     }
 }
 
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+fn arg_string(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|index| args.get(index + 1).cloned())
 }
 
 fn arg_value(name: &str) -> Option<u64> {
@@ -624,7 +641,10 @@ async fn main() -> Result<(), Error> {
         return Ok(());
     }
     let smoke = std::env::args().any(|arg| arg == "--smoke");
-    let plan = if smoke { Plan::smoke() } else { Plan::full() };
+    let mut plan = if smoke { Plan::smoke() } else { Plan::full() };
+    if let Some(rounds) = arg_value("--rounds") {
+        plan.rounds = usize::try_from(rounds)?.max(1);
+    }
     // Both the harness and the servers (which inherit it) hold thousands of
     // sockets during the idle-memory run.
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
@@ -645,12 +665,29 @@ async fn main() -> Result<(), Error> {
 
     let chanx = ServerProcess::spawn(&chanx_bin, &[])?;
     let baseline = ServerProcess::spawn(&baseline_bin, &[])?;
+    // Another chanx build (say, the commit before a change), measured in the
+    // same rounds: `--before PATH` or CHANX_BENCH_BEFORE.
+    let before_bin = arg_string("--before").or_else(|| std::env::var("CHANX_BENCH_BEFORE").ok());
+    let before = match &before_bin {
+        Some(path) => Some(ServerProcess::spawn(Path::new(path), &[])?),
+        None => None,
+    };
 
     println!();
     println!("figures are medians of {} alternating rounds", plan.rounds);
+    if let Some(path) = &before_bin {
+        println!("\"before\" is {path}");
+    }
     println!();
-    println!("| scenario | figure | chanx | baseline | chanx / baseline |");
-    println!("|---|---|---:|---:|---:|");
+    if before.is_some() {
+        println!(
+            "| scenario | figure | chanx | baseline | chanx / baseline | before | chanx / before |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|");
+    } else {
+        println!("| scenario | figure | chanx | baseline | chanx / baseline |");
+        println!("|---|---|---:|---:|---:|");
+    }
     for (name, connections, per_connection) in [
         ("echo, 1 connection", 1, plan.echo_single),
         (
@@ -664,52 +701,104 @@ async fn main() -> Result<(), Error> {
         } else {
             format!("echo, {connections} connections")
         };
-        // Rounds alternate the two servers, so drift on the machine hits both.
-        let (mut cs, mut bs) = (Vec::new(), Vec::new());
+        // Rounds alternate the servers, so drift on the machine hits all.
+        let (mut cs, mut bs, mut os) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..plan.rounds {
             cs.push(echo(&chanx, connections, per_connection).await?);
             bs.push(echo(&baseline, connections, per_connection).await?);
+            if let Some(before) = &before {
+                os.push(echo(before, connections, per_connection).await?);
+            }
         }
         let (c, b) = (median(&cs), median(&bs));
-        row(&name, "messages/s", c.rate, Some(b.rate));
-        row(&name, "p50 latency (µs)", c.p50_us, Some(b.p50_us));
-        row(&name, "p99 latency (µs)", c.p99_us, Some(b.p99_us));
-        row(
+        let o = (!os.is_empty()).then(|| median(&os));
+        row_with(
+            &name,
+            "messages/s",
+            c.rate,
+            Some(b.rate),
+            o.as_ref().map(|o| o.rate),
+        );
+        row_with(
+            &name,
+            "p50 latency (µs)",
+            c.p50_us,
+            Some(b.p50_us),
+            o.as_ref().map(|o| o.p50_us),
+        );
+        row_with(
+            &name,
+            "p99 latency (µs)",
+            c.p99_us,
+            Some(b.p99_us),
+            o.as_ref().map(|o| o.p99_us),
+        );
+        row_with(
             &name,
             "server CPU (µs/message)",
             c.cpu_us_per_message,
             Some(b.cpu_us_per_message),
+            o.as_ref().map(|o| o.cpu_us_per_message),
         );
     }
 
     let name = format!("fan-out, {} clients", plan.fanout_clients);
-    let (mut cs, mut bs) = (Vec::new(), Vec::new());
+    let (mut cs, mut bs, mut os) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..plan.rounds {
         cs.push(fanout(&[&chanx], plan.fanout_clients, plan.fanout_messages).await?);
         bs.push(fanout(&[&baseline], plan.fanout_clients, plan.fanout_messages).await?);
+        if let Some(before) = &before {
+            os.push(fanout(&[before], plan.fanout_clients, plan.fanout_messages).await?);
+        }
     }
     let (c, b) = (median(&cs), median(&bs));
-    row(&name, "deliveries/s", c.rate, Some(b.rate));
-    row(&name, "p50 broadcast→all (µs)", c.p50_us, Some(b.p50_us));
-    row(&name, "p99 broadcast→all (µs)", c.p99_us, Some(b.p99_us));
-    row(
+    let o = (!os.is_empty()).then(|| median(&os));
+    row_with(
+        &name,
+        "deliveries/s",
+        c.rate,
+        Some(b.rate),
+        o.as_ref().map(|o| o.rate),
+    );
+    row_with(
+        &name,
+        "p50 broadcast→all (µs)",
+        c.p50_us,
+        Some(b.p50_us),
+        o.as_ref().map(|o| o.p50_us),
+    );
+    row_with(
+        &name,
+        "p99 broadcast→all (µs)",
+        c.p99_us,
+        Some(b.p99_us),
+        o.as_ref().map(|o| o.p99_us),
+    );
+    row_with(
         &name,
         "server CPU (µs/delivery)",
         c.cpu_us_per_message,
         Some(b.cpu_us_per_message),
+        o.as_ref().map(|o| o.cpu_us_per_message),
     );
 
     let name = format!("idle, {} connections", plan.idle_connections);
     let c = idle_memory(&chanx, plan.idle_connections).await?;
     let b = idle_memory(&baseline, plan.idle_connections).await?;
-    row(
+    let o = match &before {
+        Some(before) => Some(idle_memory(before, plan.idle_connections).await? / 1024.0),
+        None => None,
+    };
+    row_with(
         &name,
         "server RSS per connection (KiB)",
         c / 1024.0,
         Some(b / 1024.0),
+        o,
     );
     drop(chanx);
     drop(baseline);
+    drop(before);
 
     match RedisProcess::start() {
         Ok(redis) => {

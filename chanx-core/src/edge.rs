@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::ServerConfig;
+use crate::connection::Socket;
 use crate::connection::limits::TokenBucket;
 use crate::http::HttpHandler;
 use crate::router::{HttpMatch, Router};
@@ -441,10 +442,16 @@ fn upgrade(
         async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
+                    // A TCP stream is split without a lock between its
+                    // directions; anything else through a shared one.
+                    let socket = match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+                        Ok(parts) => Socket::tcp(parts.io.into_inner(), parts.read_buf),
+                        Err(upgraded) => Socket::new(TokioIo::new(upgraded)),
+                    };
                     // The connection gets a task of its own, so this one (and
                     // the room its upgrade futures took) is freed now rather
                     // than living as long as the connection.
-                    let connection = pending.run(Box::new(TokioIo::new(upgraded)));
+                    let connection = pending.run(socket);
                     tracker.spawn(async move {
                         let _slots = slots;
                         connection.await;

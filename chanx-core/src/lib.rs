@@ -68,10 +68,17 @@
 //!   handler gets `{"detail": "Failed to process message for <action>"}`.
 //!   Frames of one connection are handled in order.
 //! - **Serving** ([`Router`], [`Server`]): routes with `{param}` segments,
-//!   graceful shutdown that closes clients with 1001, and
-//!   [`Router::serve_io`] to run the same connection loop over any upgraded
-//!   byte stream (that is how `chanx-testing` runs consumers in-process).
-//!   [`Router::http`] adds plain HTTP routes ([`http`]).
+//!   graceful shutdown on Ctrl-C or SIGTERM that closes clients with 1001,
+//!   and [`Router::serve_io`] to run the same connection loop over any
+//!   upgraded byte stream (that is how `chanx-testing` runs consumers
+//!   in-process). [`Router::http`] adds plain HTTP routes ([`http`]).
+//! - **Limits** ([`ServerConfig`]): every byte a client can make the server
+//!   hold is bounded, with safe defaults: message size and deadline,
+//!   outbound queue and inbox in bytes, frame rate (pings included),
+//!   fan-out per sender, idle timeout, request headers, connections in all
+//!   and per client address, HTTP bodies and rate; a browser origin must be
+//!   the server's own unless allowed. The worst case per connection is a
+//!   formula of the config (see [`ServerConfig`]).
 //! - **Groups, broadcast, events** ([`layer`]): `#[channel(groups = …)]`,
 //!   [`Context::join`], [`Context::broadcast`], `#[event_handler]` and
 //!   [`Layer::send_event`], over the in-memory layer or Redis. A slow

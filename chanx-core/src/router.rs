@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::asyncapi::{AsyncApi, RouteDoc};
 use crate::auth::Authenticator;
 use crate::config::ServerConfig;
-use crate::connection::{self, BoxIo, ConnectionParams};
+use crate::connection::{self, ConnectionParams, Socket};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
 use crate::http::{HttpHandler, HttpRequest};
@@ -319,7 +319,7 @@ impl Router {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let connection = self.connection(request, config, CancellationToken::new())?;
-        Ok(connection.run(Box::new(io)))
+        Ok(connection.run(Socket::new(io)))
     }
 
     /// Prepares a connection for `request`: finds the route and captures the
@@ -399,20 +399,20 @@ pub(crate) struct PendingConnection {
 }
 
 impl PendingConnection {
-    pub(crate) fn run(self, io: BoxIo) -> BoxFuture<'static, ()> {
+    pub(crate) fn run(self, socket: Socket) -> BoxFuture<'static, ()> {
         let span = tracing::info_span!(
             "ws",
             id = self.params.id.get(),
             path = %self.params.request.path,
             channel = self.runner.channel().name,
         );
-        let future = self.runner.run(io, self.params);
+        let future = self.runner.run(socket, self.params);
         Box::pin(future.instrument(span))
     }
 }
 
 trait Runner: Send + Sync + 'static {
-    fn run(&self, io: BoxIo, params: ConnectionParams) -> BoxFuture<'static, ()>;
+    fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()>;
     fn channel(&self) -> &'static ChannelMeta;
     fn validate(&self, router: &Router) -> Result<(), String>;
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
@@ -421,10 +421,10 @@ trait Runner: Send + Sync + 'static {
 struct ConsumerRunner<C>(PhantomData<fn() -> C>);
 
 impl<C: Consumer> Runner for ConsumerRunner<C> {
-    fn run(&self, io: BoxIo, params: ConnectionParams) -> BoxFuture<'static, ()> {
+    fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             tracing::debug!("connected");
-            let end = connection::run::<C>(io, params).await;
+            let end = connection::run::<C>(socket, params).await;
             tracing::debug!(?end, "disconnected");
         })
     }

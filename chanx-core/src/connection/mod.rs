@@ -19,10 +19,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 use http::Extensions;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
@@ -41,16 +42,43 @@ use crate::ws::outbox::{Outbound, Outbox};
 use crate::ws::read::{FrameReader, Incoming, ReadError, ReadLimits};
 use crate::ws::write::{WriteSettings, write_loop};
 
-/// A byte stream on which the WebSocket upgrade has completed.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+/// The read direction of an upgraded connection.
+pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The write direction of an upgraded connection.
+pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+/// A connection on which the WebSocket upgrade has completed, split into
+/// its two directions (the reader loop and the writer task each own one).
+pub(crate) struct Socket {
+    read: BoxRead,
+    write: BoxWrite,
+    /// Bytes the HTTP server read past the upgrade request.
+    initial: Bytes,
+}
 
-/// An upgraded connection of any kind (TCP through hyper, an in-memory
-/// stream in tests).
-pub(crate) type BoxIo = Box<dyn Io>;
+impl Socket {
+    /// Any byte stream (an in-memory one in tests, an embedding server's).
+    pub(crate) fn new<I: AsyncRead + AsyncWrite + Send + Unpin + 'static>(io: I) -> Self {
+        let (read, write) = tokio::io::split(io);
+        Self {
+            read: Box::new(read),
+            write: Box::new(write),
+            initial: Bytes::new(),
+        }
+    }
 
-type Reader = FrameReader<ReadHalf<BoxIo>>;
+    /// A TCP stream, split without a lock between its directions.
+    pub(crate) fn tcp(stream: tokio::net::TcpStream, initial: Bytes) -> Self {
+        let (read, write) = stream.into_split();
+        Self {
+            read: Box::new(read),
+            write: Box::new(write),
+            initial,
+        }
+    }
+}
+
+type Reader = FrameReader<BoxRead>;
 
 /// Settings for one connection.
 #[derive(Debug, Clone)]
@@ -133,9 +161,13 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"status_code":429,"detail":"Rate limit exceeded: slow down."}}"#;
 
 /// Runs one connection of consumer `C` to its end.
-pub(crate) async fn run<C: Consumer>(io: BoxIo, mut params: ConnectionParams) -> EndReason {
+pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParams) -> EndReason {
     let config = Arc::clone(&params.config);
-    let (read_half, write_half) = tokio::io::split(io);
+    let Socket {
+        read: read_half,
+        write: write_half,
+        initial,
+    } = socket;
     let outbox = Arc::new(Outbox::new(config.outbound_queue_bytes));
     let writer_failed = CancellationToken::new();
     let writer = tokio::spawn(write_loop(
@@ -181,6 +213,8 @@ pub(crate) async fn run<C: Consumer>(io: BoxIo, mut params: ConnectionParams) ->
             read_buffer: config.read_buffer_size,
         },
     );
+    reader.prepend(&initial);
+    drop(initial);
 
     let end = tokio::select! {
         end = drive::<C>(&ctx, &mut reader, &mut inbox, &params) => end,

@@ -22,16 +22,26 @@
 //!
 //! # Slow receivers
 //!
-//! Each connection has bounded queues: broadcasts go straight to its outbound
-//! queue (default 1024 frames, [`ServerConfig::outbound_queue`](crate::ServerConfig::outbound_queue)),
-//! events to its inbox (default 1024,
-//! [`ServerConfig::inbox_capacity`](crate::ServerConfig::inbox_capacity)).
-//! A layer never waits for a receiver: when a connection's queue is full, that
-//! connection alone is closed with **1008** (reason `"too slow: inbox full"`),
-//! the event is logged at `warn`, and [`LayerStats::slow_disconnects`] counts
-//! it. Other receivers of the same broadcast are not delayed, memory stays
-//! bounded, and no message is dropped silently: a client that misses a
+//! Each connection has queues bounded in bytes: broadcasts go straight to
+//! its outbound queue (default 256 KiB,
+//! [`ServerConfig::outbound_queue_bytes`](crate::ServerConfig::outbound_queue_bytes)),
+//! events to its inbox (default 128 KiB,
+//! [`ServerConfig::inbox_bytes`](crate::ServerConfig::inbox_bytes)). A
+//! shared frame counts in each receiver's budget but is held once. A layer
+//! never waits for a receiver: when a connection's queue is full, that
+//! connection alone is closed with **1008** (reason `"too slow: inbox
+//! full"`), the event is logged at `warn`, and [`LayerStats::slow_disconnects`]
+//! counts it. Other receivers of the same broadcast are not delayed, memory
+//! stays bounded, and no message is dropped silently: a client that misses a
 //! message also loses its connection and knows to resynchronise.
+//!
+//! # Fan-out is charged to the sender
+//!
+//! A broadcast from a connection costs it the frame's bytes times the
+//! receivers it reached ([`ServerConfig::fanout_limit`](crate::ServerConfig::fanout_limit),
+//! default 32 MiB/s with a burst of 128 KiB). A connection over its budget
+//! is not read until it is back within it: a member flooding a room slows
+//! itself down, instead of filling the queues of members that keep up.
 
 use std::borrow::Borrow;
 use std::fmt;

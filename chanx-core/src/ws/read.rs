@@ -149,6 +149,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Bytes already read from the stream by someone else (the HTTP server,
+    /// past the upgrade request), read before anything from the stream.
+    pub(crate) fn prepend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// When the message in progress began to wait for the rest of its bytes,
     /// if one is in progress.
     pub(crate) fn assembling_since(&self) -> Option<Instant> {

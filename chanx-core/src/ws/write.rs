@@ -62,11 +62,19 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         .await;
         let Some(taken) = taken else { break };
         let closing = matches!(batch.last(), Some(Outbound::Close(..)));
-        let outcome = tokio::time::timeout(
-            settings.write_timeout,
-            write_batch(&mut io, pong.take(), &batch, vectored),
-        )
-        .await;
+        let outcome = {
+            let write = write_batch(&mut io, pong.take(), &batch, vectored);
+            tokio::pin!(write);
+            // Most writes complete at once: only one that has to wait for the
+            // socket pays for a timer.
+            tokio::select! {
+                biased;
+                written = &mut write => Ok(written),
+                () = std::future::ready(()) => {
+                    tokio::time::timeout(settings.write_timeout, write).await
+                }
+            }
+        };
         written = taken;
         batch.clear();
         if batch.capacity() > 16 {
@@ -104,6 +112,10 @@ enum Segment<'a> {
     Body(&'a [u8]),
 }
 
+/// A single frame whose header and payload fit this buffer is written from
+/// the stack.
+const SMALL_FRAME: usize = 512;
+
 /// Encodes and writes one batch.
 async fn write_batch<W: AsyncWrite + Unpin>(
     io: &mut W,
@@ -111,6 +123,17 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     batch: &[Outbound],
     vectored: bool,
 ) -> io::Result<()> {
+    if pong.is_none()
+        && let [Outbound::Text(text)] = batch
+        && text.len() + 10 <= SMALL_FRAME
+    {
+        // The common case under fan-out and echo: one small frame, one
+        // write, no allocation.
+        let mut buffer = [0u8; SMALL_FRAME];
+        let len = small_frame(&mut buffer, OP_TEXT, text.as_bytes());
+        io.write_all(&buffer[..len]).await?;
+        return io.flush().await;
+    }
     let mut head = Vec::with_capacity(estimate(pong.as_ref(), batch));
     let mut segments = Vec::new();
     let mut from = 0;
@@ -183,6 +206,26 @@ fn estimate(pong: Option<&Bytes>, batch: &[Outbound]) -> usize {
                 Outbound::Close(_, reason) => 2 + reason.len(),
             }
     })
+}
+
+/// Writes a final, unmasked frame into `buffer` (which must hold it);
+/// returns its length.
+fn small_frame(buffer: &mut [u8; SMALL_FRAME], opcode: u8, payload: &[u8]) -> usize {
+    buffer[0] = 0x80 | opcode;
+    let header = match u8::try_from(payload.len()) {
+        Ok(short) if short < 126 => {
+            buffer[1] = short;
+            2
+        }
+        _ => {
+            buffer[1] = 126;
+            let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+            buffer[2..4].copy_from_slice(&len.to_be_bytes());
+            4
+        }
+    };
+    buffer[header..header + payload.len()].copy_from_slice(payload);
+    header + payload.len()
 }
 
 /// A final, unmasked frame header (the server never masks).
@@ -276,6 +319,19 @@ mod tests {
             bytes = &bytes[header + len..];
         }
         out
+    }
+
+    #[test]
+    fn small_frames_match_the_general_encoding() {
+        for len in [0, 1, 125, 126, 300, SMALL_FRAME - 10] {
+            let payload = vec![b'p'; len];
+            let mut buffer = [0u8; SMALL_FRAME];
+            let written = small_frame(&mut buffer, OP_TEXT, &payload);
+            let mut expected = Vec::new();
+            frame_header(&mut expected, OP_TEXT, len);
+            expected.extend_from_slice(&payload);
+            assert_eq!(&buffer[..written], &expected[..], "{len}");
+        }
     }
 
     #[test]
