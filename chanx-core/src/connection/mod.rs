@@ -146,6 +146,7 @@ impl EndReason {
             ReadError::TooBig => Self::TooBig,
             ReadError::Protocol(_) => Self::Protocol,
             ReadError::InvalidUtf8 => Self::InvalidUtf8,
+            ReadError::TimedOut => Self::SlowMessage,
         }
     }
 }
@@ -211,6 +212,7 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
             max_frame: config.max_frame_size,
             max_message: config.max_message_size,
             read_buffer: config.read_buffer_size,
+            message_timeout: config.message_timeout,
         },
     );
     reader.prepend(&initial);
@@ -310,16 +312,15 @@ impl Drop for Cleanup {
     }
 }
 
-/// Liveness and deadlines: when to ping, when the client counts as idle,
-/// when a message in progress has taken too long. One timer serves them
-/// all; it is re-armed lazily (a frame only moves `last_heard`), so a busy
-/// connection costs no timer work per frame.
+/// Liveness: when to ping, when the client counts as idle. One timer
+/// serves both; it is re-armed lazily (a frame only moves `last_heard`), so
+/// a busy connection costs no timer work per frame. (A message's own
+/// deadline is the frame reader's.)
 struct Heartbeat {
     last_heard: Instant,
     pinged: bool,
     ping_interval: Duration,
     idle_timeout: Duration,
-    message_timeout: Duration,
 }
 
 impl Heartbeat {
@@ -329,7 +330,6 @@ impl Heartbeat {
             pinged: false,
             ping_interval: config.ping_interval,
             idle_timeout: config.idle_timeout,
-            message_timeout: config.message_timeout,
         }
     }
 
@@ -339,23 +339,11 @@ impl Heartbeat {
         self.pinged = false;
     }
 
-    fn deadline(&self, assembling: Option<Instant>) -> Instant {
-        let liveness = if self.pinged {
+    fn deadline(&self) -> Instant {
+        if self.pinged {
             self.last_heard + self.idle_timeout
         } else {
             self.last_heard + self.ping_interval.min(self.idle_timeout)
-        };
-        match assembling {
-            Some(started) => liveness.min(started + self.message_timeout),
-            None => liveness,
-        }
-    }
-
-    /// Moves the timer earlier if a deadline came closer.
-    fn arm(&self, timer: &mut Pin<&mut Sleep>, assembling: Option<Instant>) {
-        let deadline = self.deadline(assembling);
-        if deadline < timer.deadline().into_std() {
-            timer.as_mut().reset(deadline.into());
         }
     }
 
@@ -366,16 +354,9 @@ impl Heartbeat {
         &mut self,
         timer: &mut Pin<&mut Sleep>,
         ctx: &Context,
-        assembling: Option<Instant>,
         paused: bool,
     ) -> Option<EndReason> {
         let now = Instant::now();
-        if let Some(started) = assembling
-            && now.saturating_duration_since(started) >= self.message_timeout
-        {
-            tracing::info!("closing a connection whose message did not complete in time");
-            return Some(EndReason::SlowMessage);
-        }
         if paused {
             self.heard(now);
         }
@@ -388,7 +369,7 @@ impl Heartbeat {
             ctx.try_ping();
             self.pinged = true;
         }
-        timer.as_mut().reset(self.deadline(assembling).into());
+        timer.as_mut().reset(self.deadline().into());
         None
     }
 }
@@ -469,7 +450,7 @@ async fn drive<C: Consumer>(
     let shutdown_signal = shutdown.cancelled();
     let close_signal = ctx.close_requested();
     let overflow_signal = inbox.overflow_signal();
-    let timer = tokio::time::sleep_until(state.heartbeat.deadline(None).into());
+    let timer = tokio::time::sleep_until(state.heartbeat.deadline().into());
     tokio::pin!(shutdown_signal, close_signal, overflow_signal, timer);
     loop {
         if ctx.is_closing() {
@@ -478,7 +459,6 @@ async fn drive<C: Consumer>(
         if shutdown.is_cancelled() {
             return finish_inbox(&mut consumer, ctx, inbox).await;
         }
-        state.heartbeat.arm(&mut timer, reader.assembling_since());
         let frame = match state.pending.take() {
             Some(frame) => frame,
             None => {
@@ -508,7 +488,7 @@ async fn drive<C: Consumer>(
                     () = &mut shutdown_signal => return finish_inbox(&mut consumer, ctx, inbox).await,
                     () = &mut close_signal => return EndReason::ServerClosed,
                     () = &mut timer => {
-                        if let Some(end) = state.heartbeat.fire(&mut timer, ctx, reader.assembling_since(), throttled.is_some()) {
+                        if let Some(end) = state.heartbeat.fire(&mut timer, ctx, throttled.is_some()) {
                             return end;
                         }
                         continue;
@@ -614,12 +594,8 @@ async fn while_reading<F: Future<Output = ()>>(
                 }
             },
             () = timer.as_mut(), if end.is_none() => {
-                let assembling = reader.assembling_since();
-                end = state.heartbeat.fire(timer, ctx, assembling, paused);
+                end = state.heartbeat.fire(timer, ctx, paused);
             }
-        }
-        if end.is_none() {
-            state.heartbeat.arm(timer, reader.assembling_since());
         }
     }
     if state.pending.is_some() {

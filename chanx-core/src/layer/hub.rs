@@ -287,13 +287,21 @@ impl Hub {
             return 0;
         };
         let mut delivered = 0;
+        let mut wakers = Vec::with_capacity(members.len());
         for (channel, mailbox) in members {
             if message.excluded() == Some(channel) {
                 continue;
             }
-            if self.offer(channel, mailbox, message.clone()) {
+            if self.offer(channel, mailbox, message.clone(), &mut wakers) {
                 delivered += 1;
             }
+        }
+        drop(state);
+        // Every writer is woken once all are queued: the runtime sees the
+        // whole fan-out at once instead of a trickle its threads keep
+        // parking between.
+        for waker in wakers {
+            waker.wake();
         }
         delivered
     }
@@ -301,18 +309,33 @@ impl Hub {
     /// Delivers to one local connection; returns whether it got it.
     pub fn deliver_to(&self, channel: &ChannelName, message: LayerMessage) -> bool {
         let state = self.read();
-        match state.connections.get(channel) {
-            Some(connection) => self.offer(channel, &connection.mailbox, message),
+        let mut wakers = Vec::new();
+        let delivered = match state.connections.get(channel) {
+            Some(connection) => self.offer(channel, &connection.mailbox, message, &mut wakers),
             None => false,
+        };
+        drop(state);
+        for waker in wakers {
+            waker.wake();
         }
+        delivered
     }
 
-    fn offer(&self, channel: &ChannelName, mailbox: &Mailbox, message: LayerMessage) -> bool {
+    fn offer(
+        &self,
+        channel: &ChannelName,
+        mailbox: &Mailbox,
+        message: LayerMessage,
+        wakers: &mut Vec<std::task::Waker>,
+    ) -> bool {
         let overflow = &mailbox.overflow;
         let full = match overflow.direct.get() {
             Some(outbox) if message.kind() == MessageKind::Broadcast => {
-                match outbox.try_push(Outbound::Text(message.frame().clone())) {
-                    Ok(()) => false,
+                match outbox.try_push_deferred(Outbound::Text(message.frame().clone())) {
+                    Ok(waker) => {
+                        wakers.extend(waker);
+                        false
+                    }
                     Err(PushError::Full) => true,
                     Err(PushError::Closed) => return false,
                 }

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -138,6 +138,20 @@ impl Outbox {
     }
 
     fn try_push_or_return(&self, frame: Outbound) -> Result<(), (PushError, Outbound)> {
+        self.enqueue(frame)?;
+        self.writer.wake();
+        Ok(())
+    }
+
+    /// Queues `frame` if it fits, without waking the writer: returns its
+    /// waker, for a fan-out to wake every writer once all are queued (so the
+    /// runtime sees the whole batch of work at once).
+    pub(crate) fn try_push_deferred(&self, frame: Outbound) -> Result<Option<Waker>, PushError> {
+        self.enqueue(frame).map_err(|(error, _)| error)?;
+        Ok(self.writer.take())
+    }
+
+    fn enqueue(&self, frame: Outbound) -> Result<(), (PushError, Outbound)> {
         let cost = frame.cost();
         let mut state = self.lock();
         if state.closed || state.closing {
@@ -148,8 +162,6 @@ impl Outbox {
         }
         state.bytes += cost;
         state.frames.push_back(frame);
-        drop(state);
-        self.writer.wake();
         Ok(())
     }
 

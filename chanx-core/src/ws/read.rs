@@ -9,20 +9,23 @@
 //! - A fragmented message is assembled in one buffer that grows by
 //!   doubling, capped at [`ReadLimits::max_message`], so its capacity never
 //!   exceeds the limit and 1-byte fragments cost no quadratic copying.
-//! - [`FrameReader::assembling_since`] tells when the message in progress
-//!   started, so the connection can put a deadline on it.
+//! - A message must arrive whole within [`ReadLimits::message_timeout`] of
+//!   the moment it first had to wait for bytes: past it, reading fails with
+//!   [`ReadError::TimedOut`], so a message that never ends (kept open with
+//!   pongs) cannot hold its bytes forever.
 //!
 //! Header parsing is tungstenite's ([`FrameHeader::parse`]); what is ours is
 //! the buffer policy, which tungstenite does not let a caller bound.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, Cursor};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncRead;
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{
@@ -41,6 +44,8 @@ pub(crate) struct ReadLimits {
     pub(crate) max_message: usize,
     /// The read buffer's size.
     pub(crate) read_buffer: usize,
+    /// How long a message may take to arrive once it had to wait for bytes.
+    pub(crate) message_timeout: Duration,
 }
 
 /// One thing read from the client.
@@ -71,6 +76,8 @@ pub(crate) enum ReadError {
     Protocol(&'static str),
     /// A text message or close reason that is not UTF-8.
     InvalidUtf8,
+    /// A message did not arrive whole within the message timeout.
+    TimedOut,
 }
 
 impl From<io::Error> for ReadError {
@@ -87,6 +94,7 @@ impl std::fmt::Display for ReadError {
             Self::TooBig => f.write_str("frame or message over the size limit"),
             Self::Protocol(what) => write!(f, "protocol error: {what}"),
             Self::InvalidUtf8 => f.write_str("text that is not UTF-8"),
+            Self::TimedOut => f.write_str("a message did not arrive within the message timeout"),
         }
     }
 }
@@ -125,6 +133,9 @@ pub(crate) struct FrameReader<R> {
     assembly: Option<Assembly>,
     /// When the data message in progress started waiting for bytes.
     started: Option<Instant>,
+    /// The deadline of that message, once it has had to wait (allocated
+    /// only then).
+    deadline: Option<Pin<Box<Sleep>>>,
     /// Frames read for the data message in progress (fragments).
     frames: u32,
     /// Frames of the last message returned.
@@ -144,6 +155,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             current: None,
             assembly: None,
             started: None,
+            deadline: None,
             frames: 0,
             last_frames: 0,
         }
@@ -157,6 +169,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// When the message in progress began to wait for the rest of its bytes,
     /// if one is in progress.
+    #[cfg(test)]
     pub(crate) fn assembling_since(&self) -> Option<Instant> {
         self.started
     }
@@ -189,6 +202,25 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, ReadError>> {
+        let polled = self.poll_frames(cx);
+        if polled.is_ready() {
+            return polled;
+        }
+        // Waiting for bytes: a message in progress has a deadline.
+        let Some(started) = self.started else {
+            return Poll::Pending;
+        };
+        let at = started + self.limits.message_timeout;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at.into())));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(ReadError::TimedOut)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, ReadError>> {
         loop {
             if self.current.is_none() {
                 let mut cursor = Cursor::new(&self.buf[..]);
@@ -414,6 +446,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     fn complete(&mut self, text: bool, payload: Bytes) -> Result<Incoming, ReadError> {
         self.started = None;
+        self.deadline = None;
         self.last_frames = std::mem::take(&mut self.frames).max(1);
         if text {
             Utf8Bytes::try_from(payload)
@@ -431,7 +464,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             // new one of the same size.
             self.buf.reserve(self.limits.read_buffer);
         }
-        if !self.buf.is_empty() && self.started.is_none() && self.assembly.is_some() {
+        if self.started.is_none() && self.assembly.is_some() {
             self.started = Some(Instant::now());
         }
         let read = ready!(poll_read_into(Pin::new(&mut self.io), cx, &mut self.buf))?;
@@ -503,6 +536,7 @@ mod tests {
         max_frame: 1024,
         max_message: 2048,
         read_buffer: 64,
+        message_timeout: Duration::from_secs(60),
     };
 
     /// A masked client frame.
@@ -615,6 +649,7 @@ mod tests {
             max_frame: 1 << 20,
             max_message: 1 << 20,
             read_buffer: 1024,
+            message_timeout: Duration::from_secs(60),
         };
         let (mut client, server) = tokio::io::duplex(1 << 16);
         let mut reader = FrameReader::new(server, limits);
@@ -640,6 +675,7 @@ mod tests {
             max_frame: 1024,
             max_message: 4096,
             read_buffer: 64,
+            message_timeout: Duration::from_secs(60),
         };
         let mut bytes = frame(0x01, b"a");
         for _ in 0..4094 {
@@ -670,6 +706,27 @@ mod tests {
         client.write_all(&bytes[100..]).await.unwrap();
         assert!(matches!(reader.next().await.unwrap(), Incoming::Text(_)));
         assert!(reader.assembling_since().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_message_that_never_ends_times_out_even_between_fragments() {
+        let limits = ReadLimits {
+            message_timeout: Duration::from_millis(200),
+            ..LIMITS
+        };
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(server, limits);
+        // A first fragment, then pongs (which are returned) and silence.
+        client.write_all(&frame(0x01, b"start")).await.unwrap();
+        client.write_all(&frame(0x8A, b"")).await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), Incoming::Pong(Bytes::new()));
+        let started = std::time::Instant::now();
+        match reader.next().await {
+            Err(ReadError::TimedOut) => {}
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(client);
     }
 
     #[test]
