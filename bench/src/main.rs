@@ -93,7 +93,16 @@ impl ServerProcess {
     fn spawn(program: &Path, args: &[&str]) -> Result<Self, Error> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let child = Command::new(program)
+        // With --pin, servers run on CPU 0 and this load client on CPU 1, as
+        // on two machines: no scheduler placing both on one core.
+        let mut command = if pinned() {
+            let mut command = Command::new("taskset");
+            command.args(["-c", "0"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        };
+        let child = command
             .arg("--addr")
             .arg(addr.to_string())
             .args(args)
@@ -479,6 +488,24 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
 
+/// Whether `--pin` was given.
+fn pinned() -> bool {
+    std::env::args().any(|arg| arg == "--pin")
+}
+
+/// Pins every thread of this process to CPU 1.
+fn pin_self() -> Result<(), Error> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("taskset failed: --pin needs util-linux's taskset and two CPUs".into())
+    }
+}
+
 fn arg_string(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -658,9 +685,17 @@ async fn main() -> Result<(), Error> {
 
     let chanx_bin = binary("bench")?;
     let baseline_bin = binary("baseline-server")?;
+    if pinned() {
+        pin_self()?;
+    }
     println!(
-        "chanx-bench {}: plan {plan:?}",
-        if smoke { "smoke run" } else { "full run" }
+        "chanx-bench {}: plan {plan:?}{}",
+        if smoke { "smoke run" } else { "full run" },
+        if pinned() {
+            ", servers pinned to CPU 0 and the load client to CPU 1"
+        } else {
+            ""
+        }
     );
 
     let chanx = ServerProcess::spawn(&chanx_bin, &[])?;

@@ -40,18 +40,16 @@ use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
 use crate::ws::outbox::{Outbound, Outbox};
 use crate::ws::read::{FrameReader, Incoming, ReadError, ReadLimits};
-use crate::ws::write::{WriteSettings, write_loop};
+use crate::ws::write::{Sink, WriteSettings, write_loop};
 
 /// The read direction of an upgraded connection.
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-/// The write direction of an upgraded connection.
-pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A connection on which the WebSocket upgrade has completed, split into
 /// its two directions (the reader loop and the writer task each own one).
 pub(crate) struct Socket {
     read: BoxRead,
-    write: BoxWrite,
+    write: Sink,
     /// Bytes the HTTP server read past the upgrade request.
     initial: Bytes,
 }
@@ -62,17 +60,18 @@ impl Socket {
         let (read, write) = tokio::io::split(io);
         Self {
             read: Box::new(read),
-            write: Box::new(write),
+            write: Sink::Io(Box::new(write)),
             initial: Bytes::new(),
         }
     }
 
-    /// A TCP stream, split without a lock between its directions.
+    /// A TCP stream, split without a lock between its directions; frames
+    /// can be written at once by their senders while the writer is idle.
     pub(crate) fn tcp(stream: tokio::net::TcpStream, initial: Bytes) -> Self {
         let (read, write) = stream.into_split();
         Self {
             read: Box::new(read),
-            write: Box::new(write),
+            write: Sink::Tcp(Arc::new(write)),
             initial,
         }
     }
@@ -169,7 +168,10 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
         write: write_half,
         initial,
     } = socket;
-    let outbox = Arc::new(Outbox::new(config.outbound_queue_bytes));
+    let outbox = Arc::new(match &write_half {
+        Sink::Tcp(socket) => Outbox::with_socket(config.outbound_queue_bytes, Arc::clone(socket)),
+        Sink::Io(_) => Outbox::new(config.outbound_queue_bytes),
+    });
     let writer_failed = CancellationToken::new();
     let writer = tokio::spawn(write_loop(
         write_half,
@@ -304,7 +306,7 @@ impl Drop for Cleanup {
             return;
         };
         writer.abort();
-        self.outbox.shut();
+        drop(self.outbox.shut());
         let (layer, channel) = (self.layer.clone(), self.channel.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { layer.inner().unregister(&channel).await });

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub(crate) mod encode;
 pub(crate) mod outbox;
 pub(crate) mod read;
 pub(crate) mod write;

@@ -3,24 +3,36 @@
 //! Everything sent to one client goes through its [`Outbox`]: replies and
 //! `ctx.send` (which wait for room), broadcasts delivered by the channel
 //! layer (which never wait: a full outbox means the client is too slow), the
-//! server's pings, and the close frame. The writer task takes frames in
-//! batches and gives their bytes back once they are on the socket, so the
-//! budget covers both the queue and the batch being written.
+//! server's pings, and the close frame.
+//!
+//! On a TCP socket, a broadcast delivered while nothing is queued and the
+//! writer is idle is written at once by the delivering task, with a
+//! non-blocking write: a fan-out to receivers that keep up costs no task
+//! wake-up per receiver. (A connection's own replies go through its writer
+//! task, which runs as soon as the connection's task yields: the reply is
+//! the last thing the server does before it waits again, which keeps
+//! round trips short.) Whatever does not go out at once (a full socket, a backlog) is
+//! queued, in order, for the writer task, which takes frames in batches and
+//! gives their bytes back once they are on the socket, so the budget covers
+//! both the queue and the batch being written.
 //!
 //! A frame is [`Utf8Bytes`], shared: a broadcast to a thousand receivers is
 //! one allocation, counted in each receiver's budget but held once.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::CloseCode;
+use super::encode::{MAX_HEADER, OP_TEXT, SMALL_FRAME, header_into, small_frame};
 
 /// What each queued frame costs beyond its payload: its queue slot, its
 /// header, its share of the batch. Keeps a flood of empty frames bounded too.
@@ -35,6 +47,9 @@ pub(crate) enum Outbound {
     Ping,
     /// The close frame; nothing is queued after it.
     Close(CloseCode, Utf8Bytes),
+    /// The rest of a frame whose start was written at once: raw bytes (the
+    /// rest of its header, the rest of its payload).
+    Rest(Bytes, Bytes),
 }
 
 impl Outbound {
@@ -45,6 +60,7 @@ impl Outbound {
                 Self::Text(text) => text.len(),
                 Self::Ping => 0,
                 Self::Close(_, reason) => reason.len(),
+                Self::Rest(head, payload) => head.len() + payload.len(),
             }
     }
 }
@@ -80,10 +96,24 @@ struct State {
     /// The latest ping payload to answer (RFC 6455 allows answering only
     /// the most recent ping).
     pong: Option<Bytes>,
+    /// The writer holds a batch.
+    writing: bool,
+    /// The socket, for writes made at once (TCP only).
+    direct: Option<Arc<OwnedWriteHalf>>,
     /// A close frame is queued: nothing more is accepted.
     closing: bool,
     /// The writer is gone: nothing is accepted, waiters give up.
     closed: bool,
+}
+
+/// What a write made at once achieved.
+enum Immediate {
+    /// The whole frame is on the socket.
+    Written,
+    /// Part of it: the rest must be queued.
+    Partly(Outbound),
+    /// Nothing (the socket is full, or not writable at once).
+    Not,
 }
 
 impl Outbox {
@@ -96,6 +126,14 @@ impl Outbox {
             waiting: AtomicUsize::new(0),
             budget: budget.max(1),
         }
+    }
+
+    /// An outbox that may write at once to `socket`, which the writer task
+    /// shares.
+    pub(crate) fn with_socket(budget: usize, socket: Arc<OwnedWriteHalf>) -> Self {
+        let outbox = Self::new(budget);
+        outbox.lock().direct = Some(socket);
+        outbox
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -138,20 +176,28 @@ impl Outbox {
     }
 
     fn try_push_or_return(&self, frame: Outbound) -> Result<(), (PushError, Outbound)> {
-        self.enqueue(frame)?;
-        self.writer.wake();
+        if self.enqueue(frame, false)? {
+            self.writer.wake();
+        }
         Ok(())
     }
 
-    /// Queues `frame` if it fits, without waking the writer: returns its
-    /// waker, for a fan-out to wake every writer once all are queued (so the
-    /// runtime sees the whole batch of work at once).
+    /// For a fan-out: writes `frame` at once if the socket takes it and the
+    /// writer is idle; otherwise queues it if it fits, without waking the
+    /// writer, and returns its waker, to wake every writer once all are
+    /// queued (so the runtime sees the whole batch of work at once). `None`
+    /// when the frame went out at once, or the writer needs no waking.
     pub(crate) fn try_push_deferred(&self, frame: Outbound) -> Result<Option<Waker>, PushError> {
-        self.enqueue(frame).map_err(|(error, _)| error)?;
-        Ok(self.writer.take())
+        if self.enqueue(frame, true).map_err(|(error, _)| error)? {
+            Ok(self.writer.take())
+        } else {
+            Ok(None)
+        }
     }
 
-    fn enqueue(&self, frame: Outbound) -> Result<(), (PushError, Outbound)> {
+    /// Writes `frame` at once if `at_once` and it can, queues it (or its
+    /// rest) otherwise; returns whether the writer has work.
+    fn enqueue(&self, frame: Outbound, at_once: bool) -> Result<bool, (PushError, Outbound)> {
         let cost = frame.cost();
         let mut state = self.lock();
         if state.closed || state.closing {
@@ -160,9 +206,23 @@ impl Outbox {
         if state.bytes > 0 && state.bytes + cost > self.budget {
             return Err((PushError::Full, frame));
         }
-        state.bytes += cost;
+        let frame = if at_once && state.frames.is_empty() && !state.writing && state.pong.is_none()
+        {
+            match state
+                .direct
+                .as_deref()
+                .map(|socket| write_now(socket, &frame))
+            {
+                Some(Immediate::Written) => return Ok(false),
+                Some(Immediate::Partly(rest)) => rest,
+                Some(Immediate::Not) | None => frame,
+            }
+        } else {
+            frame
+        };
+        state.bytes += frame.cost();
         state.frames.push_back(frame);
-        Ok(())
+        Ok(true)
     }
 
     /// Queues the close frame after everything queued before it, whatever
@@ -194,14 +254,17 @@ impl Outbox {
     }
 
     /// The writer is gone: refuse everything, release waiting senders, drop
-    /// what is queued.
-    pub(crate) fn shut(&self) {
+    /// what is queued. Returns the shared socket, so the writer can close
+    /// it.
+    pub(crate) fn shut(&self) -> Option<Arc<OwnedWriteHalf>> {
         let mut state = self.lock();
         state.closed = true;
         state.frames = VecDeque::new();
         state.pong = None;
+        let socket = state.direct.take();
         drop(state);
         self.wake_senders();
+        socket
     }
 
     /// For the writer: gives back `written` bytes (the previous batch, now
@@ -224,6 +287,7 @@ impl Outbox {
             self.wake_senders();
         }
         if state.frames.is_empty() && state.pong.is_none() {
+            state.writing = false;
             if state.closed || state.closing {
                 return Poll::Ready(None);
             }
@@ -234,6 +298,7 @@ impl Outbox {
                 return Poll::Pending;
             }
         }
+        state.writing = true;
         *pong = state.pong.take();
         let mut taken = 0;
         let mut payload = 0;
@@ -276,6 +341,48 @@ impl Outbox {
     }
 }
 
+/// Writes a text frame to `socket` without waiting: all of it, part of it,
+/// or nothing. Anything but a text frame waits for the writer.
+fn write_now(socket: &OwnedWriteHalf, frame: &Outbound) -> Immediate {
+    let Outbound::Text(text) = frame else {
+        return Immediate::Not;
+    };
+    let stream = socket.as_ref();
+    let payload = text.as_bytes();
+    let mut small = [0u8; SMALL_FRAME];
+    let mut header = [0u8; MAX_HEADER];
+    let small_len = small_frame(&mut small, OP_TEXT, payload);
+    let header_len = header_into(&mut header, OP_TEXT, payload.len());
+    let total = header_len + payload.len();
+    let written = match small_len {
+        Some(len) => stream.try_write(&small[..len]),
+        None => {
+            let slices = [IoSlice::new(&header[..header_len]), IoSlice::new(payload)];
+            stream.try_write_vectored(&slices)
+        }
+    };
+    match written {
+        Ok(count) if count >= total => Immediate::Written,
+        Ok(0) => Immediate::Not,
+        Ok(count) => {
+            // Part of the frame is out: the rest goes next, raw.
+            let rest = match small_len {
+                Some(len) => {
+                    Outbound::Rest(Bytes::copy_from_slice(&small[count..len]), Bytes::new())
+                }
+                None => Outbound::Rest(
+                    Bytes::copy_from_slice(&header[count.min(header_len)..header_len]),
+                    Bytes::from(text.clone()).slice(count.saturating_sub(header_len)..),
+                ),
+            };
+            Immediate::Partly(rest)
+        }
+        // The socket is full, or failed: the writer's own write will wait
+        // for it, or meet the error.
+        Err(_) => Immediate::Not,
+    }
+}
+
 /// One sender waiting for room, counted while it waits.
 struct Waiting<'a>(&'a AtomicUsize);
 
@@ -295,7 +402,6 @@ impl Drop for Waiting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::time::Duration;
 
     fn text(len: usize) -> Outbound {
@@ -385,5 +491,58 @@ mod tests {
         }
         let (frames, _, _) = batch(&outbox, 4096).await;
         assert_eq!(frames.len(), 3);
+    }
+
+    /// A TCP pair: (the server's write half, the client's stream).
+    async fn tcp_pair() -> (Arc<OwnedWriteHalf>, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        std::mem::forget(_read);
+        (Arc::new(write), client)
+    }
+
+    #[tokio::test]
+    async fn an_idle_socket_is_written_at_once_and_a_busy_one_queues_in_order() {
+        use tokio::io::AsyncReadExt;
+        let (socket, mut client) = tcp_pair().await;
+        let outbox = Outbox::with_socket(1 << 20, Arc::clone(&socket));
+        // Idle: written at once, nothing queued.
+        assert!(outbox.try_push_deferred(text(3)).unwrap().is_none());
+        assert_eq!(outbox.queued_bytes(), 0);
+        let mut first = [0u8; 5];
+        client.read_exact(&mut first).await.unwrap();
+        assert_eq!(first, [0x81, 3, b'x', b'x', b'x']);
+        // The writer holds a batch: later frames queue behind it.
+        outbox.try_push(Outbound::Ping).unwrap();
+        let (frames, _, _) = batch(&outbox, 10_000).await;
+        assert_eq!(frames.len(), 1);
+        let _ = outbox.try_push_deferred(text(2)).unwrap();
+        assert!(outbox.queued_bytes() > 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_keeps_the_rest_of_a_frame_in_order() {
+        let (socket, client) = tcp_pair().await;
+        let outbox = Outbox::with_socket(64 << 20, Arc::clone(&socket));
+        // Large frames until the socket buffers are full; each one is
+        // written at once, partly, or queued.
+        let mut pushed = 0;
+        while outbox.queued_bytes() == 0 && pushed < 1000 {
+            let _ = outbox.try_push_deferred(text(256 * 1024)).unwrap();
+            pushed += 1;
+        }
+        assert!(pushed < 1000, "the socket never filled");
+        let (frames, _, _) = batch(&outbox, 1 << 30).await;
+        // What the socket refused comes first: the rest of a frame, or a
+        // whole frame.
+        assert!(matches!(
+            frames.first(),
+            Some(Outbound::Rest(..) | Outbound::Text(_))
+        ));
+        drop(client);
     }
 }

@@ -5,6 +5,8 @@
 //! from their shared bytes as they are (a broadcast is never copied per
 //! receiver). A batch holds at most [`WriteSettings::write_buffer`] bytes of
 //! payload beyond its first frame, and nothing is kept between batches.
+//! (On TCP, frames sent while the writer is idle go out at once from the
+//! sender; see [`Outbox`].)
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -14,18 +16,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
 
+use super::encode::{OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, SMALL_FRAME, frame_header, small_frame};
 use super::outbox::{Outbound, Outbox};
 
 /// Payloads up to this size are copied next to their header, so a burst of
 /// small frames is one contiguous write.
 const INLINE_PAYLOAD: usize = 1024;
-
-const OP_TEXT: u8 = 0x1;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
 
 /// Settings of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -36,16 +35,79 @@ pub(crate) struct WriteSettings {
     pub(crate) write_timeout: Duration,
 }
 
-/// Writes what `outbox` receives to `io` until the close frame is written,
-/// the outbox is shut, or a write fails or times out (then `failed` is
-/// cancelled).
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
-    mut io: W,
+/// Where the writer writes.
+pub(crate) enum Sink {
+    /// A TCP socket's write half, shared with the outbox for writes made at
+    /// once.
+    Tcp(Arc<OwnedWriteHalf>),
+    /// Any other byte stream.
+    Io(Box<dyn AsyncWrite + Send + Unpin>),
+}
+
+impl Sink {
+    /// Writes every part, in order.
+    async fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        match self {
+            Self::Tcp(socket) => {
+                let stream = (**socket).as_ref();
+                let mut slices: Vec<IoSlice<'_>> =
+                    parts.iter().map(|part| IoSlice::new(part)).collect();
+                let mut slices = slices.as_mut_slice();
+                while !slices.is_empty() {
+                    match stream.try_write_vectored(slices) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                            stream.writable().await?;
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+                Ok(())
+            }
+            Self::Io(io) => {
+                if parts.len() > 1 && io.is_write_vectored() {
+                    let mut slices: Vec<IoSlice<'_>> =
+                        parts.iter().map(|part| IoSlice::new(part)).collect();
+                    let mut slices = slices.as_mut_slice();
+                    while !slices.is_empty() {
+                        let written = io.write_vectored(slices).await?;
+                        if written == 0 {
+                            return Err(io::ErrorKind::WriteZero.into());
+                        }
+                        IoSlice::advance_slices(&mut slices, written);
+                    }
+                } else {
+                    for part in parts {
+                        io.write_all(part).await?;
+                    }
+                }
+                io.flush().await
+            }
+        }
+    }
+
+    /// Ends the write direction (TCP: once the outbox gives back its share
+    /// of the socket, dropping the last one shuts it down).
+    async fn finish(self, timeout: Duration) {
+        match self {
+            Self::Tcp(socket) => drop(socket),
+            Self::Io(mut io) => {
+                let _ = tokio::time::timeout(timeout, io.shutdown()).await;
+            }
+        }
+    }
+}
+
+/// Writes what `outbox` receives to `sink` until the close frame is
+/// written, the outbox is shut, or a write fails or times out (then
+/// `failed` is cancelled).
+pub(crate) async fn write_loop(
+    mut sink: Sink,
     outbox: Arc<Outbox>,
     settings: WriteSettings,
     failed: CancellationToken,
 ) {
-    let vectored = io.is_write_vectored();
     let mut batch = Vec::new();
     let mut pong = None;
     let mut written = 0;
@@ -63,7 +125,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         let Some(taken) = taken else { break };
         let closing = matches!(batch.last(), Some(Outbound::Close(..)));
         let outcome = {
-            let write = write_batch(&mut io, pong.take(), &batch, vectored);
+            let write = write_batch(&mut sink, pong.take(), &batch);
             tokio::pin!(write);
             // Most writes complete at once: only one that has to wait for the
             // socket pays for a timer.
@@ -84,7 +146,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::debug!(%error, "write failed");
-                outbox.shut();
+                drop(outbox.shut());
                 failed.cancel();
                 return;
             }
@@ -93,7 +155,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
                     write_timeout = ?settings.write_timeout,
                     "a write did not complete in time; dropping the connection"
                 );
-                outbox.shut();
+                drop(outbox.shut());
                 failed.cancel();
                 return;
             }
@@ -103,8 +165,8 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         }
     }
     outbox.release(written);
-    outbox.shut();
-    let _ = tokio::time::timeout(settings.write_timeout, io.shutdown()).await;
+    drop(outbox.shut());
+    sink.finish(settings.write_timeout).await;
 }
 
 enum Segment<'a> {
@@ -112,27 +174,17 @@ enum Segment<'a> {
     Body(&'a [u8]),
 }
 
-/// A single frame whose header and payload fit this buffer is written from
-/// the stack.
-const SMALL_FRAME: usize = 512;
-
 /// Encodes and writes one batch.
-async fn write_batch<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    pong: Option<Bytes>,
-    batch: &[Outbound],
-    vectored: bool,
-) -> io::Result<()> {
+async fn write_batch(sink: &mut Sink, pong: Option<Bytes>, batch: &[Outbound]) -> io::Result<()> {
     if pong.is_none()
         && let [Outbound::Text(text)] = batch
-        && text.len() + 10 <= SMALL_FRAME
     {
         // The common case under fan-out and echo: one small frame, one
         // write, no allocation.
         let mut buffer = [0u8; SMALL_FRAME];
-        let len = small_frame(&mut buffer, OP_TEXT, text.as_bytes());
-        io.write_all(&buffer[..len]).await?;
-        return io.flush().await;
+        if let Some(len) = small_frame(&mut buffer, OP_TEXT, text.as_bytes()) {
+            return sink.write_parts(&[&buffer[..len]]).await;
+        }
     }
     let mut head = Vec::with_capacity(estimate(pong.as_ref(), batch));
     let mut segments = Vec::new();
@@ -153,6 +205,14 @@ async fn write_batch<W: AsyncWrite + Unpin>(
                     from = head.len();
                 }
             }
+            Outbound::Rest(rest_head, rest_payload) => {
+                head.extend_from_slice(rest_head);
+                if !rest_payload.is_empty() {
+                    segments.push(Segment::Head(from..head.len()));
+                    segments.push(Segment::Body(rest_payload));
+                    from = head.len();
+                }
+            }
             Outbound::Ping => frame_header(&mut head, OP_PING, 0),
             Outbound::Close(code, reason) => {
                 frame_header(&mut head, OP_CLOSE, 2 + reason.len());
@@ -163,8 +223,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     }
     if segments.is_empty() {
         // Everything is inline: one contiguous write.
-        io.write_all(&head).await?;
-        return io.flush().await;
+        return sink.write_parts(&[&head]).await;
     }
     if from < head.len() {
         segments.push(Segment::Head(from..head.len()));
@@ -176,22 +235,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
             Segment::Body(bytes) => *bytes,
         })
         .collect();
-    if vectored && parts.len() > 1 {
-        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
-        let mut slices = slices.as_mut_slice();
-        while !slices.is_empty() {
-            let written = io.write_vectored(slices).await?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            IoSlice::advance_slices(&mut slices, written);
-        }
-    } else {
-        for part in parts {
-            io.write_all(part).await?;
-        }
-    }
-    io.flush().await
+    sink.write_parts(&parts).await
 }
 
 /// The size of the contiguous part of a batch.
@@ -203,45 +247,10 @@ fn estimate(pong: Option<&Bytes>, batch: &[Outbound]) -> usize {
             + match frame {
                 Outbound::Text(text) if text.len() <= INLINE_PAYLOAD => text.len(),
                 Outbound::Text(_) | Outbound::Ping => 0,
+                Outbound::Rest(head, _) => head.len(),
                 Outbound::Close(_, reason) => 2 + reason.len(),
             }
     })
-}
-
-/// Writes a final, unmasked frame into `buffer` (which must hold it);
-/// returns its length.
-fn small_frame(buffer: &mut [u8; SMALL_FRAME], opcode: u8, payload: &[u8]) -> usize {
-    buffer[0] = 0x80 | opcode;
-    let header = match u8::try_from(payload.len()) {
-        Ok(short) if short < 126 => {
-            buffer[1] = short;
-            2
-        }
-        _ => {
-            buffer[1] = 126;
-            let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
-            buffer[2..4].copy_from_slice(&len.to_be_bytes());
-            4
-        }
-    };
-    buffer[header..header + payload.len()].copy_from_slice(payload);
-    header + payload.len()
-}
-
-/// A final, unmasked frame header (the server never masks).
-fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
-    out.push(0x80 | opcode);
-    if let Ok(short) = u8::try_from(len)
-        && short < 126
-    {
-        out.push(short);
-    } else if let Ok(medium) = u16::try_from(len) {
-        out.push(126);
-        out.extend_from_slice(&medium.to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
 }
 
 #[cfg(test)]
@@ -251,20 +260,50 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+    fn spawn_writer(
+        io: Sink,
+        outbox: &Arc<Outbox>,
+        timeout: Duration,
+    ) -> (tokio::task::JoinHandle<()>, CancellationToken) {
+        let failed = CancellationToken::new();
+        let writer = tokio::spawn(write_loop(
+            io,
+            Arc::clone(outbox),
+            WriteSettings {
+                write_buffer: 4096,
+                write_timeout: timeout,
+            },
+            failed.clone(),
+        ));
+        (writer, failed)
+    }
+
+    /// Server frames: final, unmasked.
+    fn parse(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            assert_eq!(bytes[0] & 0xF0, 0x80, "final, no reserved bits");
+            let opcode = bytes[0] & 0x0F;
+            let (len, header) = match bytes[1] {
+                126 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+                127 => (
+                    usize::try_from(u64::from_be_bytes(bytes[2..10].try_into().unwrap())).unwrap(),
+                    10,
+                ),
+                short => (usize::from(short), 2),
+            };
+            out.push((opcode, bytes[header..header + len].to_vec()));
+            bytes = &bytes[header + len..];
+        }
+        out
+    }
+
     #[tokio::test]
     async fn frames_as_a_client_reads_them() {
         let (client, server) = tokio::io::duplex(1 << 20);
         let outbox = Arc::new(Outbox::new(1 << 20));
-        let failed = CancellationToken::new();
-        let writer = tokio::spawn(write_loop(
-            server,
-            Arc::clone(&outbox),
-            WriteSettings {
-                write_buffer: 4096,
-                write_timeout: Duration::from_secs(5),
-            },
-            failed.clone(),
-        ));
+        let (writer, failed) =
+            spawn_writer(Sink::Io(Box::new(server)), &outbox, Duration::from_secs(5));
         let big = "b".repeat(70_000);
         outbox.try_push(Outbound::Text("hi".into())).unwrap();
         outbox
@@ -275,7 +314,6 @@ mod tests {
         outbox.push_close(CloseCode::GOING_AWAY, "bye".into());
         writer.await.unwrap();
         assert!(!failed.is_cancelled());
-
         let mut bytes = Vec::new();
         let mut client = client;
         client.read_to_end(&mut bytes).await.unwrap();
@@ -301,62 +339,82 @@ mod tests {
         assert_eq!(close, &[0x03, 0xE9, b'b', b'y', b'e']);
     }
 
-    /// Server frames: final, unmasked.
-    fn parse(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        let mut out = Vec::new();
-        while !bytes.is_empty() {
-            assert_eq!(bytes[0] & 0xF0, 0x80, "final, no reserved bits");
-            let opcode = bytes[0] & 0x0F;
-            let (len, header) = match bytes[1] {
-                126 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-                127 => (
-                    usize::try_from(u64::from_be_bytes(bytes[2..10].try_into().unwrap())).unwrap(),
-                    10,
-                ),
-                short => (usize::from(short), 2),
-            };
-            out.push((opcode, bytes[header..header + len].to_vec()));
-            bytes = &bytes[header + len..];
+    /// Over TCP, with frames written at once by senders and queued ones
+    /// written by the task, in any mix: the client reads every frame whole
+    /// and in order.
+    #[tokio::test]
+    async fn tcp_frames_arrive_whole_and_in_order_whoever_writes_them() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let socket = Arc::new(write);
+        let outbox = Arc::new(Outbox::with_socket(64 << 20, Arc::clone(&socket)));
+        let (writer, failed) = spawn_writer(Sink::Tcp(socket), &outbox, Duration::from_secs(20));
+        let reader = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            // Read slowly at first, so the socket fills and frames queue.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            client.read_to_end(&mut bytes).await.unwrap();
+            bytes
+        });
+        let sizes: Vec<usize> = (0..400)
+            .map(|index| [8, 600, 70_000, 200_000][index % 4])
+            .collect();
+        for (index, size) in sizes.iter().enumerate() {
+            let text = Outbound::Text(Utf8Bytes::from(format!(
+                "{index:08}{}",
+                "z".repeat(size - 8)
+            )));
+            // Alternate the two ways in: a fan-out's write-at-once, and the
+            // queue.
+            if index % 2 == 0 {
+                let mut text = Some(text);
+                loop {
+                    let Some(frame) = text.take() else { break };
+                    match outbox.try_push_deferred(frame) {
+                        Ok(Some(waker)) => waker.wake(),
+                        Ok(None) => {}
+                        Err(super::super::outbox::PushError::Full) => {
+                            // Not queued: rebuild it and try again later.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            text = Some(Outbound::Text(Utf8Bytes::from(format!(
+                                "{index:08}{}",
+                                "z".repeat(sizes[index] - 8)
+                            ))));
+                            continue;
+                        }
+                        Err(error) => panic!("{error:?}"),
+                    }
+                }
+            } else {
+                outbox.push(text).await.unwrap();
+            }
         }
-        out
-    }
-
-    #[test]
-    fn small_frames_match_the_general_encoding() {
-        for len in [0, 1, 125, 126, 300, SMALL_FRAME - 10] {
-            let payload = vec![b'p'; len];
-            let mut buffer = [0u8; SMALL_FRAME];
-            let written = small_frame(&mut buffer, OP_TEXT, &payload);
-            let mut expected = Vec::new();
-            frame_header(&mut expected, OP_TEXT, len);
-            expected.extend_from_slice(&payload);
-            assert_eq!(&buffer[..written], &expected[..], "{len}");
+        outbox.push_close(CloseCode::NORMAL, Utf8Bytes::from_static(""));
+        writer.await.unwrap();
+        assert!(!failed.is_cancelled());
+        let frames = parse(&reader.await.unwrap());
+        assert_eq!(frames.len(), sizes.len() + 1);
+        for (index, ((opcode, payload), size)) in frames.iter().zip(&sizes).enumerate() {
+            assert_eq!(*opcode, OP_TEXT);
+            assert_eq!(payload.len(), *size);
+            assert_eq!(&payload[..8], format!("{index:08}").as_bytes());
         }
-    }
-
-    #[test]
-    fn header_lengths() {
-        for (len, expected) in [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)] {
-            let mut out = Vec::new();
-            frame_header(&mut out, OP_TEXT, len);
-            assert_eq!(out.len(), expected, "{len}");
-        }
+        assert_eq!(frames.last().unwrap().0, OP_CLOSE);
     }
 
     #[tokio::test]
     async fn a_stalled_reader_fails_the_writer_after_the_timeout() {
         let (mut client, server) = tokio::io::duplex(1024);
         let outbox = Arc::new(Outbox::new(1 << 20));
-        let failed = CancellationToken::new();
-        let writer = tokio::spawn(write_loop(
-            server,
-            Arc::clone(&outbox),
-            WriteSettings {
-                write_buffer: 4096,
-                write_timeout: Duration::from_millis(100),
-            },
-            failed.clone(),
-        ));
+        let (writer, failed) = spawn_writer(
+            Sink::Io(Box::new(server)),
+            &outbox,
+            Duration::from_millis(100),
+        );
         outbox
             .try_push(Outbound::Text(Utf8Bytes::from("x".repeat(10_000))))
             .unwrap();
