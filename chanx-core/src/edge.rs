@@ -321,6 +321,23 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// The origin policy: 403 for a browser origin that is neither the
+/// request's host nor allowed.
+#[allow(clippy::result_large_err)]
+fn check_origin(request: &Request<Incoming>, shared: &Shared) -> Result<(), Response<Full<Bytes>>> {
+    let (origin, host) = origin_and_host(request);
+    if shared.config.origin_allowed(origin, host) {
+        return Ok(());
+    }
+    tracing::info!(
+        origin = origin.unwrap_or("<none>"),
+        method = %request.method(),
+        path = request.uri().path(),
+        "request refused: origin not allowed"
+    );
+    Err(text_response(StatusCode::FORBIDDEN, "origin not allowed"))
+}
+
 fn origin_and_host(request: &Request<Incoming>) -> (Option<&str>, Option<&str>) {
     let headers = request.headers();
     // A header that is not visible ASCII matches nothing.
@@ -346,15 +363,10 @@ async fn serve_http_route(
             "the server is shutting down",
         );
     }
-    if is_unsafe(request.method()) {
-        let (origin, host) = origin_and_host(&request);
-        if !shared.config.origin_allowed(origin, host) {
-            tracing::info!(
-                origin = origin.unwrap_or("<none>"),
-                "HTTP request refused: origin not allowed"
-            );
-            return text_response(StatusCode::FORBIDDEN, "origin not allowed");
-        }
+    if is_unsafe(request.method())
+        && let Err(refused) = check_origin(&request, shared)
+    {
+        return refused;
     }
     let (parts, body) = request.into_parts();
     let max = shared.config.max_body_size;
@@ -399,15 +411,10 @@ fn upgrade(
     shared: &Arc<Shared>,
     peer: &Peer,
 ) -> Response<Full<Bytes>> {
-    if shared.router.has_route(request.uri().path()) {
-        let (origin, host) = origin_and_host(&request);
-        if !shared.config.origin_allowed(origin, host) {
-            tracing::info!(
-                origin = origin.unwrap_or("<none>"),
-                "upgrade refused: origin not allowed"
-            );
-            return text_response(StatusCode::FORBIDDEN, "origin not allowed");
-        }
+    if shared.router.has_route(request.uri().path())
+        && let Err(refused) = check_origin(&request, shared)
+    {
+        return refused;
     }
     let pending = match shared.router.connection_from_parts(
         request.uri(),
