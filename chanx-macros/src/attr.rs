@@ -67,6 +67,38 @@ pub(crate) fn parse_flag(meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
     }
 }
 
+/// `tokens` with every token's span set to `span`, so an interpolated path
+/// in `quote_spanned!` points where the rest of the expansion does.
+pub(crate) fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(&group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// `crate = "path"`: where generated code finds the runtime, for a renamed
+/// dependency.
+pub(crate) fn parse_crate(meta: &ParseNestedMeta<'_>) -> syn::Result<syn::Path> {
+    let literal: LitStr = meta.value()?.parse()?;
+    literal.parse::<syn::Path>().map_err(|_| {
+        syn::Error::new(
+            literal.span(),
+            "expected a path to the chanx crate, such as `crate = \"my_chanx\"`",
+        )
+    })
+}
+
 /// `key = ["a", "b"]`.
 pub(crate) fn parse_str_list(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<LitStr>> {
     let input = meta.value()?;

@@ -21,6 +21,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "authenticator",
     "permissions",
     "sends",
+    "crate",
 ];
 const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output", "permission"];
 const MARKERS: &[&str] = &[
@@ -43,6 +44,7 @@ struct ChannelArgs {
     authenticator: Option<Type>,
     permissions: Vec<Type>,
     sends: Vec<Type>,
+    krate: Option<syn::Path>,
 }
 
 fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
@@ -57,8 +59,11 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut authenticator = Once::default();
     let mut permissions = Once::default();
     let mut sends = Once::default();
+    let mut krate = Once::default();
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
+        if meta.path.is_ident("crate") {
+            krate.set(&meta, attr::parse_crate(&meta)?)
+        } else if meta.path.is_ident("name") {
             name.set(&meta, attr::parse_str(&meta)?)
         } else if meta.path.is_ident("description") {
             description.set(&meta, attr::parse_str(&meta)?)
@@ -97,6 +102,7 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
         tags: tags.value.unwrap_or_default(),
         groups: groups.value.unwrap_or_default(),
         send_completion: send_completion.value.unwrap_or(false),
+        krate: krate.value,
         send_group_complete: send_group_complete.value.unwrap_or(false),
         send_event_complete: send_event_complete.value.unwrap_or(false),
         send_authentication: send_authentication.value,
@@ -248,7 +254,14 @@ struct Model {
     post_authentication: Option<Hook>,
 }
 
-pub(crate) fn expand(attr_tokens: TokenStream, item: TokenStream) -> TokenStream {
+/// Expands `#[channel]`; generated code names the runtime `default_crate`
+/// (`::chanx` or `::chanx_core`, by the macro's entry point) unless the
+/// attribute says `crate = "…"`.
+pub(crate) fn expand(
+    attr_tokens: TokenStream,
+    item: TokenStream,
+    default_crate: &TokenStream,
+) -> TokenStream {
     let mut errors = Errors::default();
     let mut item_impl = match syn::parse2::<ItemImpl>(item.clone()) {
         Ok(item_impl) => item_impl,
@@ -276,7 +289,11 @@ pub(crate) fn expand(attr_tokens: TokenStream, item: TokenStream) -> TokenStream
     }
     let model = collect(&mut item_impl, &mut errors);
     let rendered = if errors.is_empty() {
-        render(&item_impl, &args, &model)
+        let krate = args
+            .krate
+            .as_ref()
+            .map_or_else(|| default_crate.clone(), ToTokens::to_token_stream);
+        render(&item_impl, &args, &model, &krate)
     } else {
         TokenStream::new()
     };
@@ -583,7 +600,12 @@ fn lit_list(items: &[LitStr]) -> TokenStream {
     quote!(&[#(#items),*])
 }
 
-fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStream {
+fn render(
+    item_impl: &ItemImpl,
+    args: &ChannelArgs,
+    model: &Model,
+    krate: &TokenStream,
+) -> TokenStream {
     let self_ty = &item_impl.self_ty;
     let type_name = match &**self_ty {
         Type::Path(path) => path
@@ -614,13 +636,13 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
     let authenticated = args.authenticator.is_some();
     let authenticator = match &args.authenticator {
         Some(ty) => quote!(#ty),
-        None => quote!(::chanx_core::__private::NoAuthenticator),
+        None => quote!(#krate::__private::NoAuthenticator),
     };
     let channel_permissions = &args.permissions;
     let sends = &args.sends;
     let hook_output = model.post_authentication.as_ref().map(|hook| {
         let output = &hook.output;
-        quote!(<#output as ::chanx_core::__private::IntoReply>::describe(out);)
+        quote!(<#output as #krate::__private::IntoReply>::describe(out);)
     });
 
     let metas = model.handlers.iter().map(|handler| {
@@ -639,19 +661,19 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         let description = attr::option_str(description.as_deref());
         let tags = lit_list(&handler.args.tags);
         let kind = match handler.kind {
-            Kind::Ws => quote!(::chanx_core::__private::HandlerKind::Ws),
-            Kind::Event => quote!(::chanx_core::__private::HandlerKind::Event),
+            Kind::Ws => quote!(#krate::__private::HandlerKind::Ws),
+            Kind::Event => quote!(#krate::__private::HandlerKind::Event),
         };
         quote! {
-            ::chanx_core::__private::HandlerMeta::new(
+            #krate::__private::HandlerMeta::new(
                 #method,
                 #kind,
-                <#input as ::chanx_core::Message>::ACTIONS,
+                <#input as #krate::Message>::ACTIONS,
                 #input_name,
-                <#input as ::chanx_core::Message>::describe,
+                <#input as #krate::Message>::describe,
                 |out| {
-                    <#output as ::chanx_core::__private::IntoReply>::describe(out);
-                    #(<#extra_outputs as ::chanx_core::Message>::describe(out);)*
+                    <#output as #krate::__private::IntoReply>::describe(out);
+                    #(<#extra_outputs as #krate::Message>::describe(out);)*
                 },
                 #summary,
                 #description,
@@ -671,20 +693,21 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         let ctx_arg = handler.takes_ctx.then(|| quote!(ctx,));
         // Spanned on the return type, so a type that cannot be a reply is
         // reported there.
+        let krate_here = attr::respan(krate, handler.output.span());
         let reply = quote_spanned! {handler.output.span()=>
-            ::chanx_core::__private::reply(Self::#method(self, #ctx_arg message).await, envelope)
+            #krate_here::__private::reply(Self::#method(self, #ctx_arg message).await, envelope)
         };
         let permissions = &handler.args.permissions;
         quote! {
-            if <#input as ::chanx_core::Message>::has_action(action) {
+            if <#input as #krate::Message>::has_action(action) {
                 #(
                     if let ::core::result::Result::Err(denied) =
-                        ::chanx_core::__private::check_permission::<#permissions>(ctx).await
+                        #krate::__private::check_permission::<#permissions>(ctx).await
                     {
-                        return ::chanx_core::__private::Outcome::Denied(denied);
+                        return #krate::__private::Outcome::Denied(denied);
                     }
                 )*
-                let message = match ::chanx_core::__private::decode::<#input>(envelope) {
+                let message = match #krate::__private::decode::<#input>(envelope) {
                     ::core::result::Result::Ok(message) => message,
                     ::core::result::Result::Err(outcome) => return outcome,
                 };
@@ -700,14 +723,14 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         quote! {
             fn #name<'a>(
                 &'a mut self,
-                ctx: &'a ::chanx_core::Context,
-                envelope: &'a ::chanx_core::__private::Envelope<'a>,
-            ) -> impl ::core::future::Future<Output = ::chanx_core::__private::Outcome> + ::core::marker::Send + 'a {
+                ctx: &'a #krate::Context,
+                envelope: &'a #krate::__private::Envelope<'a>,
+            ) -> impl ::core::future::Future<Output = #krate::__private::Outcome> + ::core::marker::Send + 'a {
                 async move {
                     let _ = ctx;
                     let action: &str = &envelope.action;
                     #(#arms)*
-                    ::chanx_core::__private::Outcome::Unknown
+                    #krate::__private::Outcome::Unknown
                 }
             }
         }
@@ -719,19 +742,22 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         Some(hook) => {
             let method = &hook.method;
             let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
-            quote!(::chanx_core::__private::connected::<Self, _>(Self::#method(#ctx_arg).await))
+            quote!(#krate::__private::connected::<Self, _>(Self::#method(#ctx_arg).await))
         }
-        None => quote_spanned! {self_ty.span()=>
-            ::chanx_core::__private::default_consumer::<Self>()
-        },
+        None => {
+            let krate = attr::respan(krate, self_ty.span());
+            quote_spanned! {self_ty.span()=>
+                #krate::__private::default_consumer::<Self>()
+            }
+        }
     };
     let post_authentication = match &model.post_authentication {
         Some(hook) => {
             let method = &hook.method;
             let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
-            quote!(::chanx_core::__private::HookOutcome::new(Self::#method(self, #ctx_arg).await))
+            quote!(#krate::__private::HookOutcome::new(Self::#method(self, #ctx_arg).await))
         }
-        None => quote!(::chanx_core::__private::HookOutcome::new(())),
+        None => quote!(#krate::__private::HookOutcome::new(())),
     };
 
     let unique = |kind: Kind| {
@@ -740,9 +766,10 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
             .iter()
             .filter(|handler| handler.kind == kind)
             .map(|handler| &handler.input);
+        let krate = attr::respan(krate, self_ty.span());
         quote_spanned! {self_ty.span()=>
-            const _: () = ::chanx_core::__private::assert_unique_actions(
-                &[#(<#inputs as ::chanx_core::Message>::ACTIONS),*],
+            const _: () = #krate::__private::assert_unique_actions(
+                &[#(<#inputs as #krate::Message>::ACTIONS),*],
             );
         }
     };
@@ -754,9 +781,9 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
         #unique_events
 
         #[automatically_derived]
-        impl ::chanx_core::Consumer for #self_ty {
-            const CHANNEL: &'static ::chanx_core::__private::ChannelMeta =
-                &::chanx_core::__private::ChannelMeta::new(
+        impl #krate::Consumer for #self_ty {
+            const CHANNEL: &'static #krate::__private::ChannelMeta =
+                &#krate::__private::ChannelMeta::new(
                     #name,
                     #type_name,
                     #description,
@@ -766,11 +793,11 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
                     |out| {
                         let _ = &out;
                         #hook_output
-                        #(<#sends as ::chanx_core::Message>::describe(out);)*
+                        #(<#sends as #krate::Message>::describe(out);)*
                     },
                 );
 
-            const CONFIG: ::chanx_core::ConsumerConfig = ::chanx_core::ConsumerConfig::new()
+            const CONFIG: #krate::ConsumerConfig = #krate::ConsumerConfig::new()
                 .send_completion(#send_completion)
                 .send_group_complete(#send_group_complete)
                 .send_event_complete(#send_event_complete)
@@ -781,24 +808,24 @@ fn render(item_impl: &ItemImpl, args: &ChannelArgs, model: &Model) -> TokenStrea
             const AUTHENTICATED: bool = #authenticated;
 
             async fn check_permissions(
-                ctx: &::chanx_core::Context,
-            ) -> ::core::result::Result<(), ::chanx_core::__private::Denied> {
+                ctx: &#krate::Context,
+            ) -> ::core::result::Result<(), #krate::__private::Denied> {
                 let _ = ctx;
-                #(::chanx_core::__private::check_permission::<#channel_permissions>(ctx).await?;)*
+                #(#krate::__private::check_permission::<#channel_permissions>(ctx).await?;)*
                 ::core::result::Result::Ok(())
             }
 
             async fn connect(
-                ctx: &::chanx_core::Context,
-            ) -> ::core::result::Result<Self, ::chanx_core::Reject> {
+                ctx: &#krate::Context,
+            ) -> ::core::result::Result<Self, #krate::Reject> {
                 let _ = ctx;
                 #connect
             }
 
             async fn post_authentication(
                 &mut self,
-                ctx: &::chanx_core::Context,
-            ) -> ::chanx_core::__private::HookOutcome {
+                ctx: &#krate::Context,
+            ) -> #krate::__private::HookOutcome {
                 let _ = ctx;
                 #post_authentication
             }

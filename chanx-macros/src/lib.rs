@@ -1,7 +1,14 @@
-//! Procedural macros of chanx for Rust. Use them through `chanx-core`, which
-//! re-exports them next to the traits they implement.
+//! Procedural macros of chanx for Rust. Use them through `chanx` (or
+//! `chanx-core`), which re-exports them next to the traits they implement.
+//!
+//! Each macro has two entry points that differ only in where the generated
+//! code finds the runtime: `chanx-core` re-exports the plain ones (code names
+//! `::chanx_core`), and `chanx` re-exports the `chanx_*` ones under the same
+//! names (code names `::chanx`). A renamed dependency says where it is with
+//! `#[channel(crate = "…")]` or `#[message(crate = "…")]`, as serde does.
 
 use proc_macro::TokenStream;
+use quote::quote;
 
 mod attr;
 mod channel;
@@ -20,7 +27,16 @@ mod message;
 #[proc_macro_derive(Message, attributes(message))]
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    message::expand(&input).into()
+    message::expand(&input, &quote!(::chanx_core)).into()
+}
+
+/// `#[derive(Message)]` as `chanx` re-exports it: generated code names
+/// `::chanx`.
+#[doc(hidden)]
+#[proc_macro_derive(ChanxMessage, attributes(message))]
+pub fn derive_chanx_message(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    message::expand(&input, &quote!(::chanx)).into()
 }
 
 /// Turns an `impl` block into a consumer: a dispatch table keyed on
@@ -28,8 +44,9 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 ///
 /// Keys: `name = "…"`, `description = "…"`, `tags = ["…", …]`,
 /// `groups = ["lobby", "chat_{room}"]` (joined at connect; `{param}` is a
-/// route parameter), and the flags `send_completion`, `send_group_complete`,
-/// `send_event_complete` (bare, or `= true`).
+/// route parameter), the flags `send_completion`, `send_group_complete`,
+/// `send_event_complete` (bare, or `= true`), and `crate = "…"` for a
+/// renamed dependency.
 ///
 /// Methods marked `#[ws_handler]` take `(&mut self, message: M)` or
 /// `(&mut self, ctx: &Context, message: M)`; one `#[on_connect]` associated
@@ -37,7 +54,14 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 /// method runs after connect.
 #[proc_macro_attribute]
 pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
-    channel::expand(attr.into(), item.into()).into()
+    channel::expand(attr.into(), item.into(), &quote!(::chanx_core)).into()
+}
+
+/// `#[channel]` as `chanx` re-exports it: generated code names `::chanx`.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn chanx_channel(attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::expand(attr.into(), item.into(), &quote!(::chanx)).into()
 }
 
 /// Marks a method of a `#[channel]` impl block as the handler of its input

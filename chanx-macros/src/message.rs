@@ -8,10 +8,12 @@ use crate::attr::{self, Errors, Once};
 
 struct MessageAttrs {
     action: Option<LitStr>,
+    krate: Option<syn::Path>,
 }
 
 fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
     let mut action = Once::default();
+    let mut krate = Once::default();
     let mut errors_in_attr = Vec::new();
     for attribute in attrs.iter().filter(|a| a.path().is_ident("message")) {
         let result = attribute.parse_nested_meta(|meta| {
@@ -21,8 +23,10 @@ fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
                     errors_in_attr.push(syn::Error::new(value.span(), "an action cannot be empty"));
                 }
                 action.set(&meta, value)
+            } else if meta.path.is_ident("crate") {
+                krate.set(&meta, attr::parse_crate(&meta)?)
             } else {
-                Err(attr::unknown_key(&meta, "#[message]", &["action"]))
+                Err(attr::unknown_key(&meta, "#[message]", &["action", "crate"]))
             }
         });
         if let Err(error) = result {
@@ -34,10 +38,13 @@ fn parse_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> MessageAttrs {
     }
     MessageAttrs {
         action: action.value,
+        krate: krate.value,
     }
 }
 
-pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
+/// Expands `#[derive(Message)]`; generated code names the runtime
+/// `default_crate` unless `#[message(crate = "…")]` says otherwise.
+pub(crate) fn expand(input: &DeriveInput, default_crate: &TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     if !input.generics.params.is_empty() {
         errors.spanned(
@@ -46,9 +53,13 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
         );
     }
     let attrs = parse_attrs(&input.attrs, &mut errors);
+    let krate = attrs
+        .krate
+        .as_ref()
+        .map_or_else(|| default_crate.clone(), quote::ToTokens::to_token_stream);
     let body = match &input.data {
         Data::Struct(_) => match &attrs.action {
-            Some(action) => expand_struct(input, action),
+            Some(action) => expand_struct(input, action, &krate),
             None => {
                 errors.spanned(
                     &input.ident,
@@ -64,7 +75,7 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
                     "an enum message takes its actions from its variants; remove `action` here",
                 );
             }
-            expand_enum(input, data, &mut errors)
+            expand_enum(input, data, &mut errors, &krate)
         }
         Data::Union(data) => {
             errors.spanned(
@@ -80,13 +91,13 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
     }
 }
 
-fn expand_struct(input: &DeriveInput, action: &LitStr) -> TokenStream {
+fn expand_struct(input: &DeriveInput, action: &LitStr, krate: &TokenStream) -> TokenStream {
     let ident = &input.ident;
     let name = ident.to_string();
     let description = attr::option_str(attr::doc_comment(&input.attrs).as_deref());
     quote! {
         #[automatically_derived]
-        impl ::chanx_core::Message for #ident {
+        impl #krate::Message for #ident {
             const ACTIONS: &'static [&'static str] = &[#action];
 
             fn action(&self) -> &'static str {
@@ -97,33 +108,38 @@ fn expand_struct(input: &DeriveInput, action: &LitStr) -> TokenStream {
                 action == #action
             }
 
-            fn serialize_payload<__S: ::chanx_core::__private::serde::Serializer>(
+            fn serialize_payload<__S: #krate::__private::serde::Serializer>(
                 &self,
                 serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                ::chanx_core::__private::serde::Serialize::serialize(self, serializer)
+                #krate::__private::serde::Serialize::serialize(self, serializer)
             }
 
-            fn deserialize_payload<'de, __D: ::chanx_core::__private::serde::Deserializer<'de>>(
+            fn deserialize_payload<'de, __D: #krate::__private::serde::Deserializer<'de>>(
                 _action: &str,
                 deserializer: __D,
             ) -> ::core::result::Result<Self, __D::Error> {
-                <Self as ::chanx_core::__private::serde::Deserialize<'de>>::deserialize(deserializer)
+                <Self as #krate::__private::serde::Deserialize<'de>>::deserialize(deserializer)
             }
 
-            fn describe(out: &mut ::std::vec::Vec<::chanx_core::__private::MessageMeta>) {
-                out.push(::chanx_core::__private::MessageMeta::of::<Self>(#name, #description));
+            fn describe(out: &mut ::std::vec::Vec<#krate::__private::MessageMeta>) {
+                out.push(#krate::__private::MessageMeta::of::<Self>(#name, #description));
             }
         }
 
         #[automatically_derived]
-        impl ::chanx_core::SingleMessage for #ident {
+        impl #krate::SingleMessage for #ident {
             const ACTION: &'static str = #action;
         }
     }
 }
 
-fn expand_enum(input: &DeriveInput, data: &syn::DataEnum, errors: &mut Errors) -> TokenStream {
+fn expand_enum(
+    input: &DeriveInput,
+    data: &syn::DataEnum,
+    errors: &mut Errors,
+    krate: &TokenStream,
+) -> TokenStream {
     let ident = &input.ident;
     if data.variants.is_empty() {
         errors.spanned(ident, "an enum message needs at least one variant");
@@ -172,50 +188,51 @@ fn expand_enum(input: &DeriveInput, data: &syn::DataEnum, errors: &mut Errors) -
             }
         })
     });
+    let krate_here = crate::attr::respan(krate, input.ident.span());
     let unique = quote_spanned! {input.ident.span()=>
-        const _: () = ::chanx_core::__private::assert_unique_actions(
-            &[<#ident as ::chanx_core::Message>::ACTIONS],
+        const _: () = #krate_here::__private::assert_unique_actions(
+            &[<#ident as #krate_here::Message>::ACTIONS],
         );
     };
     quote! {
         #[automatically_derived]
-        impl ::chanx_core::Message for #ident {
+        impl #krate::Message for #ident {
             const ACTIONS: &'static [&'static str] = &[
-                #(<#types as ::chanx_core::SingleMessage>::ACTION),*
+                #(<#types as #krate::SingleMessage>::ACTION),*
             ];
 
             fn action(&self) -> &'static str {
                 match self {
-                    #(Self::#names(message) => ::chanx_core::Message::action(message),)*
+                    #(Self::#names(message) => #krate::Message::action(message),)*
                 }
             }
 
-            fn serialize_payload<__S: ::chanx_core::__private::serde::Serializer>(
+            fn serialize_payload<__S: #krate::__private::serde::Serializer>(
                 &self,
                 serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
                 match self {
-                    #(Self::#names(message) => ::chanx_core::Message::serialize_payload(message, serializer),)*
+                    #(Self::#names(message) => #krate::Message::serialize_payload(message, serializer),)*
                 }
             }
 
-            fn deserialize_payload<'de, __D: ::chanx_core::__private::serde::Deserializer<'de>>(
+            fn deserialize_payload<'de, __D: #krate::__private::serde::Deserializer<'de>>(
                 action: &str,
                 deserializer: __D,
             ) -> ::core::result::Result<Self, __D::Error> {
                 #(
-                    if action == <#types as ::chanx_core::SingleMessage>::ACTION {
-                        return <#types as ::chanx_core::Message>::deserialize_payload(action, deserializer)
+                    if action == <#types as #krate::SingleMessage>::ACTION {
+                        return <#types as #krate::Message>::deserialize_payload(action, deserializer)
                             .map(Self::#names);
                     }
                 )*
-                ::core::result::Result::Err(<__D::Error as ::chanx_core::__private::serde::de::Error>::custom(
+                ::core::result::Result::Err(<__D::Error as #krate::__private::serde::de::Error>::custom(
                     ::core::format_args!("unknown action `{}`", action),
                 ))
             }
 
-            fn describe(out: &mut ::std::vec::Vec<::chanx_core::__private::MessageMeta>) {
-                #(<#types as ::chanx_core::Message>::describe(out);)*
+            fn describe(out: &mut ::std::vec::Vec<#krate::__private::MessageMeta>) {
+                #(<#types as #krate::Message>::describe(out);)*
             }
         }
 
