@@ -562,7 +562,10 @@ fn sanitize(name: &str) -> String {
 
 fn route_parameters(path: &str) -> Vec<String> {
     path.split('/')
-        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .filter_map(|segment| {
+            let inner = segment.strip_prefix('{')?.strip_suffix('}')?;
+            Some(inner.strip_prefix('*').unwrap_or(inner))
+        })
         .map(str::to_owned)
         .collect()
 }

@@ -396,6 +396,12 @@ impl From<AuthError> for Reject {
     }
 }
 
+impl From<crate::ParamError> for Reject {
+    fn from(error: crate::ParamError) -> Self {
+        Self::new(CloseCode::POLICY, error.to_string())
+    }
+}
+
 /// What a handler may return: nothing, a message, or an `Option` or
 /// `Result` of those.
 ///

@@ -57,6 +57,7 @@ pub(crate) struct RequestInfo {
     pub(crate) params: Vec<(String, String)>,
     pub(crate) query: Option<String>,
     pub(crate) headers: HeaderMap,
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 /// A process-unique connection number, shown in logs.
@@ -289,6 +290,37 @@ impl Context {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// A route parameter parsed as `T`, as in `ctx.param_as::<u64>("id")`.
+    ///
+    /// ```
+    /// # use chanx_core::{Context, Reject};
+    /// # struct Room { id: u64 }
+    /// // In an `#[on_connect]` hook: a bad value refuses the connection
+    /// // (close 1008, with the reason).
+    /// async fn connect(ctx: &Context) -> Result<Room, Reject> {
+    ///     Ok(Room { id: ctx.param_as("id")? })
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`](crate::ParamError) when the route has no such
+    /// parameter or the value does not parse.
+    pub fn param_as<T: std::str::FromStr>(&self, name: &str) -> Result<T, crate::ParamError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        crate::router::parse_param(&self.inner.request.params, name)
+    }
+
+    /// The client's address, when the server knows it (always with the
+    /// standalone server; under axum with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`).
+    #[must_use]
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.request.peer
     }
 
     /// Every route parameter, in route order.

@@ -1,60 +1,197 @@
-//! The edge: what every request goes through before anything of the
-//! application runs. Admission (per-address connection caps and HTTP rate
-//! limits), the origin policy, HTTP routes with their body limit,
-//! `/asyncapi.json`, and the WebSocket upgrade with its global cap.
+//! The edge: one tower [`Service`] that every request goes through, on
+//! every way in (the standalone [`Server`](crate::Server), axum, any tower
+//! or hyper stack). It routes; serves HTTP routes with their body limit and
+//! `/asyncapi.json`; applies the origin policy, the header limit, the
+//! connection caps (in all and per client address) and the HTTP rate
+//! limit; performs the WebSocket upgrade; and registers every connection
+//! for graceful shutdown. Authentication runs on the connection, before any
+//! of its frames is dispatched.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::ServerConfig;
 use crate::connection::Socket;
 use crate::connection::limits::TokenBucket;
-use crate::http::HttpHandler;
+use crate::http::{HttpHandler, ResponseBody};
 use crate::router::{HttpMatch, Router};
 
-/// What the server shares between its connections.
+/// A [`Router`] as a tower `Service`: what [`Router::into_service`] returns.
+///
+/// It accepts `http::Request<B>` for any body type hyper and axum use, and
+/// answers `http::Response<ResponseBody>`; it never fails (`Infallible`).
+/// Clones share everything (caps, counters, the shutdown of the router
+/// they came from).
+///
+/// To give it the client's address (for the per-address limits and
+/// [`Context::peer_addr`](crate::Context::peer_addr)), serve it with axum's
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or insert a
+/// [`PeerAddr`] in each request's extensions. Without one, per-address
+/// limits do not apply.
+///
+/// ```
+/// use chanx_core::Router;
+/// # use chanx_core::{channel, messages::{Ping, Pong}};
+/// # #[derive(Default)] struct System;
+/// # #[channel] impl System { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+///
+/// let service = Router::new().route::<System>("/ws/system").into_service();
+/// fn is_a_service<S: tower_service::Service<http::Request<String>>>(_: &S) {}
+/// is_a_service(&service);
+/// ```
+#[derive(Clone)]
+pub struct ChanxService {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ChanxService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChanxService")
+            .field("router", &self.shared.router)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client's address, for a request served by a stack that does not
+/// tell chanx (plain hyper, tower): insert it in the request's extensions.
+/// axum's `ConnectInfo<SocketAddr>` is read as well (feature `axum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Router {
+    /// This router as a tower `Service` (see [`ChanxService`]): the whole
+    /// edge, to serve with hyper, axum (`route_service`, `nest_service`, or
+    /// [`Router::into_axum`] with the `axum` feature) or any tower stack.
+    pub fn into_service(self) -> ChanxService {
+        ChanxService {
+            shared: Arc::new(Shared::new(self)),
+        }
+    }
+}
+
+impl ChanxService {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves one accepted connection (a TLS stream, a Unix socket, an
+    /// in-memory pipe…) as the standalone [`Server`](crate::Server) serves
+    /// each TCP socket: HTTP/1.1 with upgrades, the header size and read
+    /// time limits, the connection caps counted from now (a connection
+    /// over them gets a 503 and is closed), and graceful shutdown. `peer`
+    /// is the client's address, if there is one.
+    ///
+    /// The future ends when the connection does (an upgraded WebSocket
+    /// runs on a task of its own, tracked for shutdown). Connection errors
+    /// are logged at debug level.
+    ///
+    /// ```no_run
+    /// # use chanx_core::{Router, channel, messages::{Ping, Pong}};
+    /// # #[derive(Default)] struct System;
+    /// # #[channel] impl System { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+    /// # async fn run(listener: tokio::net::UnixListener) -> std::io::Result<()> {
+    /// let service = Router::new().route::<System>("/ws/system").into_service();
+    /// loop {
+    ///     let (stream, _) = listener.accept().await?;
+    ///     tokio::spawn(service.serve_connection(stream, None));
+    /// }
+    /// # }
+    /// ```
+    pub fn serve_connection<I>(
+        &self,
+        io: I,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            let address = match peer {
+                Some(peer) => match shared.addresses.connect(peer.ip()) {
+                    Some(address) => Some(address),
+                    None => {
+                        tracing::warn!(%peer, "connection refused: too many connections from this address");
+                        return refuse(io).await;
+                    }
+                },
+                None => None,
+            };
+            let Some(slot) = Slot::take(&shared) else {
+                tracing::warn!(
+                    max = shared.config.max_connections,
+                    "connection refused: too many connections"
+                );
+                return refuse(io).await;
+            };
+            let admitted = Arc::new(Admitted {
+                peer,
+                slots: Mutex::new(Some((slot, address))),
+            });
+            serve_admitted(io, shared, admitted).await;
+        }
+    }
+
+    /// The router this service serves.
+    pub fn router(&self) -> &Router {
+        &self.shared.router
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for ChanxService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move { Ok(handle(request, &shared).await) })
+    }
+}
+
+/// What the edge shares between the requests it serves.
 pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) addresses: Arc<Addresses>,
-    /// Connections open: speaking HTTP, or upgraded to WebSocket.
+    /// Connections counted against `max_connections`: every socket the
+    /// standalone server accepted, or, elsewhere, every WebSocket.
     pub(crate) connections: AtomicUsize,
-    pub(crate) asyncapi: OnceLock<serde_json::Value>,
-    /// Cancelled first at shutdown: HTTP routes answer 503, upgrades too.
-    pub(crate) http_closing: CancellationToken,
-    /// Cancelled once HTTP routes in progress are done: sockets close.
-    pub(crate) shutdown: CancellationToken,
-    /// HTTP route handlers in progress.
-    pub(crate) http_requests: TaskTracker,
-    /// Every connection task.
-    pub(crate) tracker: TaskTracker,
+    asyncapi: OnceLock<serde_json::Value>,
 }
 
 impl Shared {
-    pub(crate) fn new(router: Router, config: ServerConfig) -> Self {
+    fn new(router: Router) -> Self {
+        let config = router.shared_config();
         Self {
-            router,
             addresses: Arc::new(Addresses::new(&config)),
-            config: Arc::new(config),
+            config,
+            router,
             connections: AtomicUsize::new(0),
             asyncapi: OnceLock::new(),
-            http_closing: CancellationToken::new(),
-            shutdown: CancellationToken::new(),
-            http_requests: TaskTracker::new(),
-            tracker: TaskTracker::new(),
         }
     }
 }
@@ -231,28 +368,111 @@ impl Drop for Slot {
     }
 }
 
-/// The places one connection holds: one of `max_connections`, and one of
-/// its address's.
-pub(crate) type Slots = (Slot, AddressSlot);
+/// The places one connection holds: one of `max_connections`, and, when
+/// its address is known, one of its address's.
+pub(crate) type Slots = (Slot, Option<AddressSlot>);
 
-/// What the edge knows about the connection a request came on.
-pub(crate) struct Peer {
-    pub(crate) addr: SocketAddr,
-    /// The connection's places, handed to the WebSocket at the upgrade.
+/// A connection admitted when it was accepted (by the standalone server or
+/// [`ChanxService::serve_connection`]): its address, and its places,
+/// handed to the WebSocket at the upgrade.
+pub(crate) struct Admitted {
+    pub(crate) peer: Option<SocketAddr>,
     pub(crate) slots: Mutex<Option<Slots>>,
 }
 
+/// The 503 a connection over the caps gets before it is closed.
+pub(crate) const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+    content-length: 28\r\nconnection: close\r\n\r\ntoo many connections; retry\n";
+
+/// Tells a refused client why (waiting a moment at most) and closes.
+async fn refuse<I: AsyncWrite + Unpin>(mut io: I) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        io.write_all(BUSY).await?;
+        io.shutdown().await
+    })
+    .await;
+}
+
+/// Serves HTTP/1.1 with upgrades on an admitted connection, until it ends
+/// or, once shutdown begins, until its request in progress is answered.
+pub(crate) async fn serve_admitted<I>(io: I, shared: Arc<Shared>, admitted: Arc<Admitted>)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service_shared = Arc::clone(&shared);
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        let shared = Arc::clone(&service_shared);
+        request.extensions_mut().insert(Arc::clone(&admitted));
+        async move { Ok::<_, Infallible>(handle(request, &shared).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_read_timeout)
+        .max_buf_size(shared.config.max_header_bytes)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let closing = shared.router.lifecycle().http_closing.clone();
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = closing.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "HTTP connection ended with an error");
+    }
+}
+
+/// The client's address, from whatever served the request.
+fn peer_of<B>(request: &Request<B>) -> Option<SocketAddr> {
+    let extensions = request.extensions();
+    if let Some(peer) = extensions
+        .get::<Arc<Admitted>>()
+        .and_then(|admitted| admitted.peer)
+    {
+        return Some(peer);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(*addr);
+    }
+    extensions.get::<PeerAddr>().map(|PeerAddr(addr)| *addr)
+}
+
+/// The bytes of a request's head, as the header limit counts them.
+fn head_size<B>(request: &Request<B>) -> usize {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    request.headers().iter().fold(line, |total, (name, value)| {
+        total + name.as_str().len() + value.len() + 4
+    })
+}
+
 /// The response for one request.
-pub(crate) async fn handle(
-    request: Request<Incoming>,
-    shared: &Arc<Shared>,
-    peer: &Peer,
-) -> Response<Full<Bytes>> {
+pub(crate) async fn handle<B>(request: Request<B>, shared: &Arc<Shared>) -> Response<ResponseBody>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if head_size(&request) > shared.config.max_header_bytes {
+        return text_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        );
+    }
+    let peer = peer_of(&request);
     let path = request.uri().path();
     let is_ws_route = shared.router.has_route(path);
     let wants_upgrade = request.headers().contains_key(header::UPGRADE);
     let upgrading = wants_upgrade && is_ws_route;
-    if !upgrading && !shared.addresses.allow_http(peer.addr.ip()) {
+    if !upgrading
+        && let Some(peer) = peer
+        && !shared.addresses.allow_http(peer.ip())
+    {
         return text_response(
             StatusCode::TOO_MANY_REQUESTS,
             "too many requests from this address; slow down",
@@ -264,10 +484,10 @@ pub(crate) async fn handle(
     {
         return response;
     }
-    if !wants_upgrade || !is_ws_route {
+    if !upgrading {
         match shared.router.find_http(request.method(), path) {
             HttpMatch::Found(handler, params) => {
-                return serve_http_route(request, shared, handler, params).await;
+                return serve_http_route(request, shared, handler, params, peer).await;
             }
             HttpMatch::MethodNotAllowed => {
                 return text_response(
@@ -281,14 +501,11 @@ pub(crate) async fn handle(
     upgrade(request, shared, peer)
 }
 
-const ASYNCAPI_PATH: &str = "/asyncapi.json";
+pub(crate) const ASYNCAPI_PATH: &str = "/asyncapi.json";
 
 /// The router's AsyncAPI document, built once; without configured servers
 /// the request's host is named.
-fn serve_asyncapi(
-    request: &Request<Incoming>,
-    shared: &Arc<Shared>,
-) -> Option<Response<Full<Bytes>>> {
+fn serve_asyncapi<B>(request: &Request<B>, shared: &Arc<Shared>) -> Option<Response<ResponseBody>> {
     let api = shared.router.asyncapi()?;
     let document = shared.asyncapi.get_or_init(|| api.document(&shared.router));
     let body = if api.has_servers() {
@@ -308,7 +525,7 @@ fn serve_asyncapi(
         }
         crate::asyncapi::render(&document)
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(ResponseBody::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -324,8 +541,16 @@ fn is_unsafe(method: &Method) -> bool {
 /// The origin policy: 403 for a browser origin that is neither the
 /// request's host nor allowed.
 #[allow(clippy::result_large_err)]
-fn check_origin(request: &Request<Incoming>, shared: &Shared) -> Result<(), Response<Full<Bytes>>> {
-    let (origin, host) = origin_and_host(request);
+fn check_origin<B>(request: &Request<B>, shared: &Shared) -> Result<(), Response<ResponseBody>> {
+    let headers = request.headers();
+    // A header that is not visible ASCII matches nothing.
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|value| value.to_str().unwrap_or("\u{0}"));
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
     if shared.config.origin_allowed(origin, host) {
         return Ok(());
     }
@@ -338,30 +563,28 @@ fn check_origin(request: &Request<Incoming>, shared: &Shared) -> Result<(), Resp
     Err(text_response(StatusCode::FORBIDDEN, "origin not allowed"))
 }
 
-fn origin_and_host(request: &Request<Incoming>) -> (Option<&str>, Option<&str>) {
-    let headers = request.headers();
-    // A header that is not visible ASCII matches nothing.
-    let origin = headers
-        .get(header::ORIGIN)
-        .map(|value| value.to_str().unwrap_or("\u{0}"));
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
-    (origin, host)
+fn shutting_down() -> Response<ResponseBody> {
+    text_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is shutting down",
+    )
 }
 
-async fn serve_http_route(
-    request: Request<Incoming>,
+async fn serve_http_route<B>(
+    request: Request<B>,
     shared: &Arc<Shared>,
     handler: Arc<dyn HttpHandler>,
     params: Vec<(String, String)>,
-) -> Response<Full<Bytes>> {
-    if shared.http_closing.is_cancelled() {
-        return text_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        );
+    peer: Option<SocketAddr>,
+) -> Response<ResponseBody>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let lifecycle = shared.router.lifecycle();
+    if lifecycle.http_closing.is_cancelled() {
+        return shutting_down();
     }
     if is_unsafe(request.method())
         && let Err(refused) = check_origin(&request, shared)
@@ -393,12 +616,12 @@ async fn serve_http_route(
             return text_response(StatusCode::BAD_REQUEST, "cannot read the request body");
         }
     };
-    let request = shared.router.http_request(parts, body, params);
+    let request = shared.router.http_request(parts, body, params, peer);
     // Tracked, so shutdown waits for routes in progress (an event sent here
     // reaches its sockets before they close).
     let call = handler.call(request);
-    match shared.http_requests.spawn(call).await {
-        Ok(response) => response.into_hyper(),
+    match lifecycle.http_requests.spawn(call).await {
+        Ok(response) => response.into_response(),
         Err(error) => {
             tracing::error!(%error, "HTTP route handler failed");
             text_response(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed")
@@ -406,21 +629,28 @@ async fn serve_http_route(
     }
 }
 
-fn upgrade(
-    mut request: Request<Incoming>,
+fn too_many() -> Response<ResponseBody> {
+    text_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many connections; try again later",
+    )
+}
+
+fn upgrade<B>(
+    mut request: Request<B>,
     shared: &Arc<Shared>,
-    peer: &Peer,
-) -> Response<Full<Bytes>> {
+    peer: Option<SocketAddr>,
+) -> Response<ResponseBody> {
     if shared.router.has_route(request.uri().path())
         && let Err(refused) = check_origin(&request, shared)
     {
         return refused;
     }
-    let pending = match shared.router.connection_from_parts(
+    let pending = match shared.router.connection(
         request.uri(),
         owned_headers(request.headers()),
+        peer,
         &shared.config,
-        shared.shutdown.child_token(),
     ) {
         Ok(pending) => pending,
         Err(error) => return text_response(StatusCode::NOT_FOUND, &error.to_string()),
@@ -429,23 +659,44 @@ fn upgrade(
         Ok(key) => key,
         Err(response) => return response,
     };
-    if shared.http_closing.is_cancelled() {
-        return text_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        );
+    let lifecycle = Arc::clone(shared.router.lifecycle());
+    if lifecycle.http_closing.is_cancelled() {
+        return shutting_down();
     }
-    // The connection's places go with it (taken at accept, so the cap
-    // counts every socket once).
-    let slots = peer
-        .slots
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
+    // A socket the standalone server admitted brings its places (taken at
+    // accept, so each socket counts once); elsewhere the WebSocket takes
+    // its own.
+    let slots = match request.extensions().get::<Arc<Admitted>>() {
+        Some(admitted) => admitted
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(),
+        None => {
+            let Some(slot) = Slot::take(shared) else {
+                tracing::warn!(
+                    max = shared.config.max_connections,
+                    "upgrade refused: too many connections"
+                );
+                return too_many();
+            };
+            let address = match peer {
+                Some(peer) => match shared.addresses.connect(peer.ip()) {
+                    Some(address) => Some(address),
+                    None => {
+                        tracing::warn!(%peer, "upgrade refused: too many connections from this address");
+                        return too_many();
+                    }
+                },
+                None => None,
+            };
+            Some((slot, address))
+        }
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let tracker = shared.tracker.clone();
+    let tracker = lifecycle.connections.clone();
     let span = tracing::Span::current();
-    shared.tracker.spawn(
+    lifecycle.connections.spawn(
         async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
@@ -469,7 +720,7 @@ fn upgrade(
         }
         .instrument(span),
     );
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(ResponseBody::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -505,7 +756,7 @@ fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
 
 /// Validates a WebSocket upgrade request and returns its accept key.
 #[allow(clippy::result_large_err)]
-fn check_upgrade(request: &Request<Incoming>) -> Result<HeaderValue, Response<Full<Bytes>>> {
+fn check_upgrade<B>(request: &Request<B>) -> Result<HeaderValue, Response<ResponseBody>> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
@@ -560,8 +811,8 @@ fn check_upgrade(request: &Request<Incoming>) -> Result<HeaderValue, Response<Fu
         .map_err(|_| text_response(StatusCode::BAD_REQUEST, "invalid Sec-WebSocket-Key header"))
 }
 
-pub(crate) fn text_response(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+pub(crate) fn text_response(status: StatusCode, body: &str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::from(format!("{body}\n")));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -29,20 +29,30 @@
 //! accepts only `application/json` bodies, so a plain HTML form on another
 //! site cannot post to a JSON route.
 //!
-//! For a full web framework, put chanx behind it and hand upgraded
-//! connections to [`Router::serve_io`](crate::Router::serve_io).
+//! Inside a web framework, serve the router as a tower service instead
+//! ([`Router::into_service`](crate::Router::into_service), or
+//! `Router::into_axum` with the `axum` feature): the same edge applies.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::Full;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::layer::Layer;
+use crate::router::{ParamError, parse_param};
 
 /// A request to an HTTP route, with its body read.
 pub struct HttpRequest {
@@ -51,6 +61,7 @@ pub struct HttpRequest {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) params: Vec<(String, String)>,
+    pub(crate) peer: Option<SocketAddr>,
     pub(crate) layer: Layer,
     pub(crate) state: Arc<Extensions>,
 }
@@ -81,6 +92,25 @@ impl HttpRequest {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// A route parameter parsed as `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] when the route has no such parameter or the value does
+    /// not parse; it converts into an HTTP 400 response.
+    pub fn param_as<T: FromStr>(&self, name: &str) -> Result<T, ParamError>
+    where
+        T::Err: fmt::Display,
+    {
+        parse_param(&self.params, name)
+    }
+
+    /// The client's address, when the server knows it.
+    #[must_use]
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The headers.
@@ -253,8 +283,8 @@ impl HttpResponse {
         &self.body
     }
 
-    pub(crate) fn into_hyper(self) -> http::Response<http_body_util::Full<Bytes>> {
-        let mut response = http::Response::new(http_body_util::Full::new(self.body));
+    pub(crate) fn into_response(self) -> http::Response<ResponseBody> {
+        let mut response = http::Response::new(ResponseBody::from(self.body));
         *response.status_mut() = self.status;
         if let Some(content_type) = self.content_type {
             response
@@ -262,6 +292,50 @@ impl HttpResponse {
                 .insert(header::CONTENT_TYPE, content_type);
         }
         response
+    }
+}
+
+impl From<ParamError> for HttpResponse {
+    fn from(error: ParamError) -> Self {
+        Self::text(StatusCode::BAD_REQUEST, error.to_string())
+    }
+}
+
+/// The body of every response the chanx service sends: all of it at once.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseBody(Full<Bytes>);
+
+impl ResponseBody {
+    /// An empty body.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::default()
+    }
+}
+
+impl<T: Into<Bytes>> From<T> for ResponseBody {
+    fn from(bytes: T) -> Self {
+        Self(Full::new(bytes.into()))
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
     }
 }
 

@@ -1,14 +1,17 @@
-//! Routing of upgrade requests to consumers by path, with `{param}` segments.
+//! Routing by path: WebSocket routes to consumers, HTTP routes to handlers,
+//! with `{param}` segments, on `matchit` (the matcher axum uses).
 
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::Extensions;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::asyncapi::{AsyncApi, RouteDoc};
@@ -20,7 +23,9 @@ use crate::context::{ConnectionId, RequestInfo};
 use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
 
-/// Maps request paths to consumers.
+/// Maps request paths to consumers (WebSocket routes) and handlers (HTTP
+/// routes), and holds what they share: state, authenticators, the channel
+/// layer, the AsyncAPI settings and the [`ServerConfig`].
 ///
 /// ```
 /// use chanx_core::Router;
@@ -33,28 +38,66 @@ use crate::layer::Layer;
 ///     .with_state(String::from("shared configuration"));
 /// assert_eq!(app.routes().count(), 1);
 /// ```
-#[derive(Clone, Default)]
+///
+/// # Paths
+///
+/// A segment written `{name}` matches one segment and is available as
+/// [`Context::param`](crate::Context::param) (percent-decoded); `{*name}` at
+/// the end matches the rest of the path. A trailing slash is ignored, in
+/// routes and in requests: `/ws/system` and `/ws/system/` are the same
+/// route. Two routes that could match the same path are a programming
+/// error, reported when the router is built.
+///
+/// # Clones
+///
+/// A clone shares routes, state, authenticators, layer and configuration,
+/// but not the shutdown: each clone served is stopped by its own
+/// [`ShutdownHandle`] (or [`Server`](crate::Server)), so two servers built
+/// from clones of one router stop independently.
+#[derive(Default)]
 #[must_use]
 pub struct Router {
-    routes: Arc<Vec<Route>>,
-    http_routes: Arc<Vec<HttpRoute>>,
+    routes: Arc<Routes>,
     state: Arc<Extensions>,
     authenticators: Arc<Extensions>,
     layer: Layer,
     asyncapi: Option<Arc<AsyncApi>>,
+    config: Arc<ServerConfig>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl Clone for Router {
+    fn clone(&self) -> Self {
+        Self {
+            routes: Arc::clone(&self.routes),
+            state: Arc::clone(&self.state),
+            authenticators: Arc::clone(&self.authenticators),
+            layer: self.layer.clone(),
+            asyncapi: self.asyncapi.clone(),
+            config: Arc::clone(&self.config),
+            lifecycle: Arc::default(),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Routes {
+    ws: Vec<WsRoute>,
+    ws_matcher: matchit::Router<usize>,
+    http: Vec<HttpPath>,
+    http_matcher: matchit::Router<usize>,
 }
 
 #[derive(Clone)]
-struct Route {
-    pattern: PathPattern,
+struct WsRoute {
+    source: String,
     runner: Arc<dyn Runner>,
 }
 
 #[derive(Clone)]
-struct HttpRoute {
-    method: http::Method,
-    pattern: PathPattern,
-    handler: Arc<dyn HttpHandler>,
+struct HttpPath {
+    source: String,
+    methods: Vec<(http::Method, Arc<dyn HttpHandler>)>,
 }
 
 /// The result of matching an HTTP request against the HTTP routes.
@@ -64,81 +107,284 @@ pub(crate) enum HttpMatch {
     NotFound,
 }
 
+/// What every connection and HTTP request served from one router shares
+/// for shutdown: the signals and the trackers to wait on.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
+    /// Cancelled first: HTTP routes and upgrades answer 503.
+    pub(crate) http_closing: CancellationToken,
+    /// Cancelled once HTTP routes in progress are done: sockets close.
+    pub(crate) shutdown: CancellationToken,
+    /// HTTP route handlers in progress.
+    pub(crate) http_requests: TaskTracker,
+    /// WebSocket connections (and the standalone server's HTTP
+    /// connections).
+    pub(crate) connections: TaskTracker,
+}
+
+/// Shuts down what a [`Router`] serves, wherever it is served (the
+/// standalone [`Server`](crate::Server), axum, any tower stack): HTTP routes
+/// in progress finish and new ones get 503; then every WebSocket connection
+/// handles the events it already has, is closed with 1001, and is waited
+/// for, within [`ServerConfig::shutdown_timeout`] (plus a few seconds for
+/// the close frames to go out).
+///
+/// Take it before the router is served, and call it when the host server
+/// shuts down (under axum, in `with_graceful_shutdown`: see
+/// `Router::into_axum`):
+///
+/// ```no_run
+/// # use chanx_core::{Router, channel, messages::{Ping, Pong}};
+/// # #[derive(Default)] struct System;
+/// # #[channel] impl System { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+/// # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// let router = Router::new().route::<System>("/ws/system");
+/// let shutdown = router.shutdown_handle();
+/// let service = router.into_service();
+/// let mut stop = std::pin::pin!(chanx_core::shutdown_signal()); // Ctrl-C or SIGTERM
+/// loop {
+///     tokio::select! {
+///         accepted = listener.accept() => {
+///             let (stream, peer) = accepted?;
+///             tokio::spawn(service.serve_connection(stream, Some(peer)));
+///         }
+///         () = &mut stop => break,
+///     }
+/// }
+/// shutdown.shutdown().await; // open clients get 1001
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    lifecycle: Arc<Lifecycle>,
+    grace: Duration,
+}
+
+impl ShutdownHandle {
+    /// Begins the shutdown and waits until it is done (or the bound has
+    /// passed). Calling it again waits again; the shutdown happens once.
+    pub async fn shutdown(&self) {
+        let lifecycle = &self.lifecycle;
+        lifecycle.http_closing.cancel();
+        lifecycle.http_requests.close();
+        if tokio::time::timeout(self.grace, lifecycle.http_requests.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP routes still running after the shutdown timeout");
+        }
+        lifecycle.shutdown.cancel();
+        lifecycle.connections.close();
+        let drain = self.grace + connection::WRITER_DRAIN_TIMEOUT;
+        if tokio::time::timeout(drain, lifecycle.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = lifecycle.connections.len(),
+                "connections still open after the shutdown timeout"
+            );
+        }
+    }
+
+    /// Whether the shutdown has begun.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.lifecycle.http_closing.is_cancelled()
+    }
+}
+
+/// A route that cannot be added.
+fn route_error(path: &str, error: &matchit::InsertError) -> String {
+    match error {
+        matchit::InsertError::Conflict { with } => {
+            format!("route {path:?} conflicts with route {with:?}: both could match the same path")
+        }
+        other => format!("invalid route {path:?}: {other}"),
+    }
+}
+
+/// A route as given, normalised: it starts with `/`, and a trailing slash
+/// (except the root's) is dropped.
+fn normalise(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "invalid route {path:?}: a route must start with '/'"
+        ));
+    }
+    let trimmed = if path.len() > 1 {
+        path.strip_suffix('/').unwrap_or(path)
+    } else {
+        path
+    };
+    if trimmed.contains("//") {
+        return Err(format!(
+            "invalid route {path:?}: a route cannot have an empty segment"
+        ));
+    }
+    let names: Vec<&str> = route_params(trimmed).collect();
+    if let Some((_, name)) = names
+        .iter()
+        .enumerate()
+        .find(|(index, name)| names[..*index].contains(name))
+    {
+        return Err(format!(
+            "invalid route {path:?}: parameter {{{name}}} appears twice"
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The request path to match: one trailing slash (except the root's)
+/// dropped.
+fn request_path(path: &str) -> &str {
+    if path.len() > 1 {
+        path.strip_suffix('/').unwrap_or(path)
+    } else {
+        path
+    }
+}
+
+/// Route parameters from a match, percent-decoded; `None` when a value is
+/// not UTF-8 once decoded.
+fn decoded(params: &matchit::Params<'_, '_>) -> Option<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|(name, value)| {
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .ok()?;
+            Some((name.to_owned(), value.into_owned()))
+        })
+        .collect()
+}
+
 impl Router {
-    /// An empty router.
+    /// An empty router with the default [`ServerConfig`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Serves consumer `C` at `path`. A segment written `{name}` matches any
-    /// one segment and is available as [`Context::param`](crate::Context::param).
-    /// A trailing slash is ignored when matching.
+    /// Serves consumer `C` at `path` (see [Paths](Router#paths)).
     ///
     /// # Panics
     ///
-    /// When `path` does not start with `/`, has an empty or unclosed `{…}`
-    /// segment, repeats a parameter name, or is already routed. These are
-    /// programming errors, reported when the router is built.
-    pub fn route<C: Consumer>(mut self, path: &str) -> Self {
-        let pattern = match PathPattern::parse(path) {
-            Ok(pattern) => pattern,
-            Err(error) => panic!("invalid route {path:?}: {error}"),
-        };
-        if self
-            .routes
-            .iter()
-            .any(|route| route.pattern.source == pattern.source)
-        {
-            panic!("route {path:?} is already registered");
+    /// When `path` is not a valid route, or conflicts with a WebSocket route
+    /// already added (the message names both). These are programming
+    /// errors, reported when the router is built.
+    pub fn route<C: Consumer>(self, path: &str) -> Self {
+        self.add_ws(path, Arc::new(ConsumerRunner::<C>(PhantomData)))
+    }
+
+    fn add_ws(mut self, path: &str, runner: Arc<dyn Runner>) -> Self {
+        let source = normalise(path).unwrap_or_else(|problem| panic!("{problem}"));
+        let routes = Arc::make_mut(&mut self.routes);
+        if let Err(error) = routes.ws_matcher.insert(source.clone(), routes.ws.len()) {
+            panic!("{}", route_error(&source, &error));
         }
-        Arc::make_mut(&mut self.routes).push(Route {
-            pattern,
-            runner: Arc::new(ConsumerRunner::<C>(PhantomData)),
-        });
+        routes.ws.push(WsRoute { source, runner });
         self
     }
 
-    /// Serves `handler` for `method` requests to `path` (with `{param}`
-    /// segments, as for WebSocket routes). See [`crate::http`].
+    /// Serves `handler` for `method` requests to `path` (see
+    /// [`crate::http`] and [Paths](Router#paths)).
     ///
     /// # Panics
     ///
-    /// When `path` is not a valid route, or the same method and path are
-    /// already routed.
+    /// When `path` is not a valid route, the same method and path are
+    /// already routed, or `path` conflicts with another HTTP path.
     pub fn http(mut self, method: http::Method, path: &str, handler: impl HttpHandler) -> Self {
-        let pattern = match PathPattern::parse(path) {
-            Ok(pattern) => pattern,
-            Err(error) => panic!("invalid route {path:?}: {error}"),
-        };
-        if self
-            .http_routes
-            .iter()
-            .any(|route| route.method == method && route.pattern.source == pattern.source)
-        {
-            panic!("HTTP route {method} {path:?} is already registered");
+        self = self.add_http(method, path, Arc::new(handler));
+        self
+    }
+
+    fn add_http(mut self, method: http::Method, path: &str, handler: Arc<dyn HttpHandler>) -> Self {
+        let source = normalise(path).unwrap_or_else(|problem| panic!("{problem}"));
+        let routes = Arc::make_mut(&mut self.routes);
+        match routes.http.iter_mut().find(|route| route.source == source) {
+            Some(existing) => {
+                if existing.methods.iter().any(|(known, _)| *known == method) {
+                    panic!("HTTP route {method} {source:?} is already registered");
+                }
+                existing.methods.push((method, handler));
+            }
+            None => {
+                if let Err(error) = routes
+                    .http_matcher
+                    .insert(source.clone(), routes.http.len())
+                {
+                    panic!("{}", route_error(&source, &error));
+                }
+                routes.http.push(HttpPath {
+                    source,
+                    methods: vec![(method, handler)],
+                });
+            }
         }
-        Arc::make_mut(&mut self.http_routes).push(HttpRoute {
-            method,
-            pattern,
-            handler: Arc::new(handler),
-        });
+        self
+    }
+
+    /// Adds every route of `other` under `prefix` (as in `nest("/api",
+    /// other)`: `other`'s `/rooms` becomes `/api/rooms`), with its state
+    /// and authenticators. `self`'s channel layer, AsyncAPI settings and
+    /// configuration apply to all routes.
+    ///
+    /// # Panics
+    ///
+    /// When `prefix` is not `/` followed by segments, or a nested route
+    /// conflicts with one already added.
+    pub fn nest(self, prefix: &str, other: Router) -> Self {
+        let prefix = normalise(prefix).unwrap_or_else(|problem| panic!("{problem}"));
+        let prefix = if prefix == "/" { String::new() } else { prefix };
+        self.absorb(&prefix, other)
+    }
+
+    /// Adds every route of `other`, with its state and authenticators (as
+    /// Chanx's `include()`). `self`'s channel layer, AsyncAPI settings and
+    /// configuration apply to all routes.
+    ///
+    /// # Panics
+    ///
+    /// When a route of `other` conflicts with one already added.
+    pub fn merge(self, other: Router) -> Self {
+        self.absorb("", other)
+    }
+
+    fn absorb(mut self, prefix: &str, other: Router) -> Self {
+        let join = |path: &str| {
+            if path == "/" && !prefix.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}{path}")
+            }
+        };
+        for route in &other.routes.ws {
+            self = self.add_ws(&join(&route.source), Arc::clone(&route.runner));
+        }
+        for route in &other.routes.http {
+            for (method, handler) in &route.methods {
+                self = self.add_http(method.clone(), &join(&route.source), Arc::clone(handler));
+            }
+        }
+        Arc::make_mut(&mut self.state).extend((*other.state).clone());
+        Arc::make_mut(&mut self.authenticators).extend((*other.authenticators).clone());
         self
     }
 
     pub(crate) fn find_http(&self, method: &http::Method, path: &str) -> HttpMatch {
-        let mut path_matched = false;
-        for route in self.http_routes.iter() {
-            if let Some(params) = route.pattern.matches(path) {
-                if route.method == method {
-                    return HttpMatch::Found(Arc::clone(&route.handler), params);
-                }
-                path_matched = true;
-            }
-        }
-        if path_matched {
-            HttpMatch::MethodNotAllowed
-        } else {
-            HttpMatch::NotFound
+        let Ok(found) = self.routes.http_matcher.at(request_path(path)) else {
+            return HttpMatch::NotFound;
+        };
+        let Some(route) = self.routes.http.get(*found.value) else {
+            return HttpMatch::NotFound;
+        };
+        let Some(params) = decoded(&found.params) else {
+            return HttpMatch::NotFound;
+        };
+        match route.methods.iter().find(|(known, _)| known == method) {
+            Some((_, handler)) => HttpMatch::Found(Arc::clone(handler), params),
+            None => HttpMatch::MethodNotAllowed,
         }
     }
 
@@ -147,6 +393,7 @@ impl Router {
         parts: http::request::Parts,
         body: bytes::Bytes,
         params: Vec<(String, String)>,
+        peer: Option<SocketAddr>,
     ) -> HttpRequest {
         HttpRequest {
             method: parts.method,
@@ -154,6 +401,7 @@ impl Router {
             headers: parts.headers,
             body,
             params,
+            peer,
             layer: self.layer.clone(),
             state: Arc::clone(&self.state),
         }
@@ -164,6 +412,38 @@ impl Router {
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
         Arc::make_mut(&mut self.state).insert(state);
         self
+    }
+
+    /// Replaces the connection settings (limits, budgets, timeouts, origin
+    /// policy) of everything this router serves.
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// The connection settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub(crate) fn shared_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
+    }
+
+    pub(crate) fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
+    }
+
+    /// A handle that shuts down what this router serves, wherever it is
+    /// served (see [`ShutdownHandle`]); its bound is the
+    /// [`shutdown_timeout`](ServerConfig::shutdown_timeout) configured
+    /// now, so take it after [`Router::with_config`].
+    #[must_use]
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            lifecycle: Arc::clone(&self.lifecycle),
+            grace: self.config.shutdown_timeout,
+        }
     }
 
     /// Serves the AsyncAPI document of this router at `GET /asyncapi.json`
@@ -190,8 +470,9 @@ impl Router {
 
     pub(crate) fn route_docs(&self) -> Vec<RouteDoc> {
         self.routes
+            .ws
             .iter()
-            .map(|route| route.runner.doc(route.pattern.source.clone(), self))
+            .map(|route| route.runner.doc(route.source.clone(), self))
             .collect()
     }
 
@@ -210,42 +491,37 @@ impl Router {
             .map(|authenticator| &**authenticator)
     }
 
-    /// Checks that every routed consumer's authenticator is registered and
-    /// that its group templates name parameters of its route.
+    /// Checks every route: each consumer's authenticator is registered, and
+    /// each group template names parameters its route has.
     ///
     /// # Errors
     ///
-    /// A message naming the consumer and the missing authenticator type.
-    pub fn validate(&self) -> Result<(), String> {
-        for route in self.routes.iter() {
-            route.runner.validate(self)?;
-            let params: Vec<&str> = route
-                .pattern
-                .segments
-                .iter()
-                .filter_map(|segment| match segment {
-                    Segment::Param(name) => Some(name.as_str()),
-                    Segment::Literal(_) => None,
-                })
-                .collect();
-            for template in route.runner.channel().groups {
-                for placeholder in template
-                    .split('{')
-                    .skip(1)
-                    .filter_map(|part| part.split_once('}'))
-                {
-                    if !params.contains(&placeholder.0) {
-                        return Err(format!(
-                            "consumer `{}` joins group {template:?}, but route {:?} has no {{{}}} parameter",
-                            route.runner.channel().type_name,
-                            route.pattern.source,
-                            placeholder.0
-                        ));
+    /// A [`ValidationError`] listing every problem found.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let mut problems = Vec::new();
+        for route in &self.routes.ws {
+            if let Some(problem) = route.runner.missing_authenticator(self) {
+                problems.push(problem);
+            }
+            let channel = route.runner.channel();
+            for template in channel.groups {
+                for placeholder in crate::group::placeholders(template) {
+                    if !route_params(&route.source).any(|param| param == placeholder) {
+                        problems.push(Problem::UnknownGroupParameter {
+                            consumer: channel.type_name,
+                            template,
+                            route: route.source.clone(),
+                            parameter: placeholder.to_owned(),
+                        });
                     }
                 }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError { problems })
+        }
     }
 
     /// Uses `layer` for groups, broadcasts and events (the default is a new
@@ -262,88 +538,44 @@ impl Router {
         &self.layer
     }
 
-    /// Every route: its path pattern and its consumer's metadata.
+    /// Every WebSocket route: its path pattern and its consumer's metadata.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &'static ChannelMeta)> + '_ {
         self.routes
+            .ws
             .iter()
-            .map(|route| (route.pattern.source.as_str(), route.runner.channel()))
+            .map(|route| (route.source.as_str(), route.runner.channel()))
     }
 
-    /// Whether a route matches `path`.
+    /// Every HTTP route: its method and path pattern.
+    pub fn http_routes(&self) -> impl Iterator<Item = (&http::Method, &str)> + '_ {
+        self.routes.http.iter().flat_map(|route| {
+            route
+                .methods
+                .iter()
+                .map(move |(method, _)| (method, route.source.as_str()))
+        })
+    }
+
+    /// Whether a WebSocket route matches `path`.
     #[must_use]
     pub fn has_route(&self, path: &str) -> bool {
-        self.find(path).is_some()
+        self.routes.ws_matcher.at(request_path(path)).is_ok()
     }
 
-    fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
-        self.routes
-            .iter()
-            .find_map(|route| route.pattern.matches(path).map(|params| (route, params)))
+    fn find(&self, path: &str) -> Option<(&WsRoute, Vec<(String, String)>)> {
+        let found = self.routes.ws_matcher.at(request_path(path)).ok()?;
+        let route = self.routes.ws.get(*found.value)?;
+        Some((route, decoded(&found.params)?))
     }
 
-    /// Serves one WebSocket connection over `io`, a byte stream on which the
-    /// HTTP upgrade has already completed, as if `request` had been the
-    /// upgrade request. The returned future runs the same connection loop as
-    /// the server, until the connection ends.
-    ///
-    /// This is how `chanx-testing` runs consumers in-process, and how another
-    /// HTTP server can hand an upgraded connection to chanx.
-    ///
-    /// # Errors
-    ///
-    /// [`NoRoute`] when no route matches the request's path.
-    pub fn serve_io<I>(
-        &self,
-        io: I,
-        request: &http::Request<()>,
-    ) -> Result<impl Future<Output = ()> + Send + 'static + use<I>, NoRoute>
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        self.serve_io_with(io, request, &ServerConfig::default())
-    }
-
-    /// [`Router::serve_io`] with the connection settings of `config` (limits,
-    /// buffers, timeouts).
-    ///
-    /// # Errors
-    ///
-    /// [`NoRoute`] when no route matches the request's path.
-    pub fn serve_io_with<I>(
-        &self,
-        io: I,
-        request: &http::Request<()>,
-        config: &ServerConfig,
-    ) -> Result<impl Future<Output = ()> + Send + 'static + use<I>, NoRoute>
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let connection = self.connection(request, config, CancellationToken::new())?;
-        Ok(connection.run(Socket::new(io)))
-    }
-
-    /// Prepares a connection for `request`: finds the route and captures the
-    /// request data. Runs nothing yet.
+    /// Prepares a connection for an upgrade request: finds the route and
+    /// captures the request data. Runs nothing yet.
     pub(crate) fn connection(
-        &self,
-        request: &http::Request<()>,
-        config: &ServerConfig,
-        shutdown: CancellationToken,
-    ) -> Result<PendingConnection, NoRoute> {
-        self.connection_from_parts(
-            request.uri(),
-            request.headers().clone(),
-            &Arc::new(config.clone()),
-            shutdown,
-        )
-    }
-
-    pub(crate) fn connection_from_parts(
         &self,
         uri: &http::Uri,
         headers: http::HeaderMap,
+        peer: Option<SocketAddr>,
         config: &Arc<ServerConfig>,
-        shutdown: CancellationToken,
     ) -> Result<PendingConnection, NoRoute> {
         let path = uri.path();
         let (route, params) = self.find(path).ok_or_else(|| NoRoute {
@@ -358,22 +590,41 @@ impl Router {
                     params,
                     query: uri.query().map(str::to_owned),
                     headers,
+                    peer,
                 },
                 state: Arc::clone(&self.state),
                 authenticators: Arc::clone(&self.authenticators),
                 layer: self.layer.clone(),
                 config: Arc::clone(config),
-                shutdown,
+                shutdown: self.lifecycle.shutdown.child_token(),
             },
         })
     }
 }
 
+/// The parameter names of a route pattern, in order.
+fn route_params(source: &str) -> impl Iterator<Item = &str> {
+    source.split('/').filter_map(|segment| {
+        let inner = segment.strip_prefix('{')?.strip_suffix('}')?;
+        Some(inner.strip_prefix('*').unwrap_or(inner))
+    })
+}
+
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.routes().map(|(path, _)| path))
-            .finish()
+        f.debug_struct("Router")
+            .field(
+                "routes",
+                &self.routes().map(|(path, _)| path).collect::<Vec<_>>(),
+            )
+            .field(
+                "http_routes",
+                &self
+                    .http_routes()
+                    .map(|(method, path)| format!("{method} {path}"))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -392,6 +643,113 @@ impl NoRoute {
     }
 }
 
+/// What [`Router::validate`] found wrong: every problem, not only the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the router is not ready to serve: {}", describe(.problems))]
+pub struct ValidationError {
+    problems: Vec<Problem>,
+}
+
+fn describe(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ValidationError {
+    /// Every problem found.
+    #[must_use]
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+/// One problem found by [`Router::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A consumer names an authenticator that is not registered.
+    #[error(
+        "consumer `{consumer}` names authenticator `{authenticator}`, which is not registered: call Router::with_authenticator"
+    )]
+    MissingAuthenticator {
+        /// The consumer's type name.
+        consumer: &'static str,
+        /// The authenticator's type name.
+        authenticator: &'static str,
+    },
+    /// A group template names a parameter its route does not have.
+    #[error(
+        "consumer `{consumer}` joins group {template:?}, but route {route:?} has no {{{parameter}}} parameter"
+    )]
+    UnknownGroupParameter {
+        /// The consumer's type name.
+        consumer: &'static str,
+        /// The group template.
+        template: &'static str,
+        /// The route.
+        route: String,
+        /// The missing parameter.
+        parameter: String,
+    },
+}
+
+/// A route parameter that is missing or does not parse as the type asked
+/// for. Converts into a [`Reject`](crate::Reject) (close 1008 with the
+/// reason) in a connect hook, and into an HTTP 400 in an HTTP route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// The route has no such parameter.
+    #[error("the route has no parameter {name:?}")]
+    Missing {
+        /// The parameter's name.
+        name: String,
+    },
+    /// The value does not parse.
+    #[error("path parameter {name} = {value:?} is not a valid {expected}: {reason}")]
+    Invalid {
+        /// The parameter's name.
+        name: String,
+        /// The value (at most 64 characters of it).
+        value: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
+}
+
+/// Parses route parameter `name` (from `params`) as `T`.
+pub(crate) fn parse_param<T: FromStr>(
+    params: &[(String, String)],
+    name: &str,
+) -> Result<T, ParamError>
+where
+    T::Err: fmt::Display,
+{
+    let value = params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| ParamError::Missing {
+            name: name.to_owned(),
+        })?;
+    value.parse().map_err(|error: T::Err| ParamError::Invalid {
+        name: name.to_owned(),
+        value: value.chars().take(64).collect(),
+        expected: short_type_name::<T>(),
+        reason: error.to_string(),
+    })
+}
+
+fn short_type_name<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
 /// A routed connection waiting for its socket.
 pub(crate) struct PendingConnection {
     runner: Arc<dyn Runner>,
@@ -400,11 +758,13 @@ pub(crate) struct PendingConnection {
 
 impl PendingConnection {
     pub(crate) fn run(self, socket: Socket) -> BoxFuture<'static, ()> {
+        let peer = self.params.request.peer;
         let span = tracing::info_span!(
             "ws",
             id = self.params.id.get(),
             path = %self.params.request.path,
             channel = self.runner.channel().name,
+            peer = peer.map(tracing::field::display),
         );
         let future = self.runner.run(socket, self.params);
         Box::pin(future.instrument(span))
@@ -414,7 +774,7 @@ impl PendingConnection {
 trait Runner: Send + Sync + 'static {
     fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()>;
     fn channel(&self) -> &'static ChannelMeta;
-    fn validate(&self, router: &Router) -> Result<(), String>;
+    fn missing_authenticator(&self, router: &Router) -> Option<Problem>;
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
 }
 
@@ -433,15 +793,13 @@ impl<C: Consumer> Runner for ConsumerRunner<C> {
         C::CHANNEL
     }
 
-    fn validate(&self, router: &Router) -> Result<(), String> {
-        if C::AUTHENTICATED && router.authenticator::<C::Authenticator>().is_none() {
-            return Err(format!(
-                "consumer `{}` names authenticator `{}`, which is not registered: call Router::with_authenticator",
-                C::CHANNEL.type_name,
-                std::any::type_name::<C::Authenticator>()
-            ));
-        }
-        Ok(())
+    fn missing_authenticator(&self, router: &Router) -> Option<Problem> {
+        (C::AUTHENTICATED && router.authenticator::<C::Authenticator>().is_none()).then(|| {
+            Problem::MissingAuthenticator {
+                consumer: C::CHANNEL.type_name,
+                authenticator: std::any::type_name::<C::Authenticator>(),
+            }
+        })
     }
 
     fn doc(&self, path: String, router: &Router) -> RouteDoc {
@@ -462,118 +820,97 @@ impl<C: Consumer> Runner for ConsumerRunner<C> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
-}
-
-#[derive(Debug, Clone)]
-struct PathPattern {
-    source: String,
-    segments: Vec<Segment>,
-}
-
-impl PathPattern {
-    fn parse(source: &str) -> Result<Self, &'static str> {
-        let rest = source
-            .strip_prefix('/')
-            .ok_or("a route must start with '/'")?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let mut segments = Vec::new();
-        if !rest.is_empty() {
-            for part in rest.split('/') {
-                if let Some(inner) = part.strip_prefix('{') {
-                    let name = inner
-                        .strip_suffix('}')
-                        .ok_or("a '{' segment must end with '}'")?;
-                    if name.is_empty() || name.contains(['{', '}']) {
-                        return Err("a parameter needs a name, as in {room}");
-                    }
-                    if segments.contains(&Segment::Param(name.to_owned())) {
-                        return Err("a parameter name appears twice");
-                    }
-                    segments.push(Segment::Param(name.to_owned()));
-                } else if part.contains(['{', '}']) {
-                    return Err("a parameter must be a whole segment, as in /rooms/{room}");
-                } else if part.is_empty() {
-                    return Err("a route cannot have an empty segment");
-                } else {
-                    segments.push(Segment::Literal(part.to_owned()));
-                }
-            }
-        }
-        Ok(Self {
-            source: source.to_owned(),
-            segments,
-        })
-    }
-
-    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let rest = path.strip_prefix('/')?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let mut params = Vec::new();
-        let mut parts = if rest.is_empty() {
-            None
-        } else {
-            Some(rest.split('/'))
-        }
-        .into_iter()
-        .flatten();
-        for segment in &self.segments {
-            let part = parts.next()?;
-            match segment {
-                Segment::Literal(literal) if literal == part => {}
-                Segment::Literal(_) => return None,
-                Segment::Param(_) if part.is_empty() => return None,
-                Segment::Param(name) => {
-                    let value = percent_encoding::percent_decode_str(part)
-                        .decode_utf8()
-                        .ok()?;
-                    params.push((name.clone(), value.into_owned()));
-                }
-            }
-        }
-        parts.next().is_none().then_some(params)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn matcher(routes: &[&str]) -> matchit::Router<usize> {
+        let mut matcher = matchit::Router::new();
+        for (index, route) in routes.iter().enumerate() {
+            matcher.insert(normalise(route).unwrap(), index).unwrap();
+        }
+        matcher
+    }
+
+    fn params_at(matcher: &matchit::Router<usize>, path: &str) -> Option<Vec<(String, String)>> {
+        let found = matcher.at(request_path(path)).ok()?;
+        decoded(&found.params)
+    }
+
     #[test]
     fn matches_literals_and_params() {
-        let pattern = PathPattern::parse("/ws/chat/{room}").unwrap();
+        let matcher = matcher(&["/ws/chat/{room}"]);
         assert_eq!(
-            pattern.matches("/ws/chat/lobby"),
+            params_at(&matcher, "/ws/chat/lobby"),
             Some(vec![("room".to_owned(), "lobby".to_owned())])
         );
         assert_eq!(
-            pattern.matches("/ws/chat/caf%C3%A9/"),
+            params_at(&matcher, "/ws/chat/caf%C3%A9/"),
             Some(vec![("room".to_owned(), "café".to_owned())])
         );
-        assert_eq!(pattern.matches("/ws/chat"), None);
-        assert_eq!(pattern.matches("/ws/chat/"), None);
-        assert_eq!(pattern.matches("/ws/chat/a/b"), None);
-        assert_eq!(pattern.matches("/ws/other/a"), None);
-        assert_eq!(pattern.matches("/ws/chat//"), None);
+        assert_eq!(params_at(&matcher, "/ws/chat"), None);
+        assert_eq!(params_at(&matcher, "/ws/chat/"), None);
+        assert_eq!(params_at(&matcher, "/ws/chat/a/b"), None);
+        assert_eq!(params_at(&matcher, "/ws/other/a"), None);
+        assert_eq!(params_at(&matcher, "/ws/chat//"), None);
+        assert_eq!(params_at(&matcher, "/ws/chat/%FF"), None);
     }
 
     #[test]
     fn root_and_trailing_slash() {
-        let root = PathPattern::parse("/").unwrap();
-        assert_eq!(root.matches("/"), Some(vec![]));
-        assert_eq!(root.matches("/x"), None);
-        let system = PathPattern::parse("/ws/system/").unwrap();
-        assert_eq!(system.matches("/ws/system"), Some(vec![]));
-        assert_eq!(system.matches("/ws/system/"), Some(vec![]));
+        let root = matcher(&["/"]);
+        assert_eq!(params_at(&root, "/"), Some(vec![]));
+        assert_eq!(params_at(&root, "/x"), None);
+        let system = matcher(&["/ws/system/"]);
+        assert_eq!(params_at(&system, "/ws/system"), Some(vec![]));
+        assert_eq!(params_at(&system, "/ws/system/"), Some(vec![]));
+        assert_eq!(params_at(&system, "/ws/system//"), None);
     }
 
     #[test]
     fn rejects_bad_patterns() {
-        for bad in ["ws", "/a/{", "/a/{}", "/a/x{y}", "/a//b", "/{a}/{a}"] {
-            assert!(PathPattern::parse(bad).is_err(), "{bad} should be rejected");
+        assert!(normalise("ws").is_err());
+        assert!(normalise("/a//b").is_err());
+        assert!(normalise("/{a}/{a}").is_err());
+        assert!(normalise("/{a}/{*a}").is_err());
+        for bad in ["/a/{", "/a/{}"] {
+            let mut matcher = matchit::Router::new();
+            assert!(
+                matcher.insert(normalise(bad).unwrap(), 0).is_err(),
+                "{bad} should be rejected"
+            );
         }
+    }
+
+    #[test]
+    fn typed_params() {
+        let params = vec![
+            ("id".to_owned(), "42".to_owned()),
+            ("name".to_owned(), "x".to_owned()),
+        ];
+        assert_eq!(parse_param::<u64>(&params, "id"), Ok(42));
+        assert_eq!(
+            parse_param::<u64>(&params, "name"),
+            Err(ParamError::Invalid {
+                name: "name".into(),
+                value: "x".into(),
+                expected: "u64",
+                reason: "invalid digit found in string".into(),
+            })
+        );
+        assert_eq!(
+            parse_param::<u64>(&params, "nope"),
+            Err(ParamError::Missing {
+                name: "nope".into()
+            })
+        );
+    }
+
+    #[test]
+    fn route_params_are_listed() {
+        assert_eq!(
+            route_params("/ws/{room}/x/{*rest}").collect::<Vec<_>>(),
+            vec!["room", "rest"]
+        );
     }
 }

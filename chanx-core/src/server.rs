@@ -1,23 +1,26 @@
-//! The HTTP/1.1 server that upgrades requests to WebSocket connections.
+//! The standalone HTTP/1.1 server: an accept loop, hyper, and the same
+//! [`ChanxService`](crate::ChanxService) that serves a router anywhere else.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tracing::Instrument;
 
-use crate::config::ServerConfig;
-use crate::edge::{self, Peer, Shared, Slot, Slots};
+use crate::edge::{self, Admitted, Shared, Slot};
 use crate::router::Router;
 
 /// A WebSocket server bound to a TCP address.
+///
+/// It serves a [`Router`] through the router's own tower service
+/// ([`Router::into_service`]), so every protection applies the same way as
+/// under axum or any other stack. On top, it counts every socket at accept
+/// (so idle sockets cannot pile up past the caps), sets TCP_NODELAY, limits
+/// request heads to [`ServerConfig::max_header_bytes`](crate::ServerConfig::max_header_bytes)
+/// while hyper reads them, and raises the open-file limit.
 ///
 /// ```no_run
 /// use chanx_core::{Router, Server};
@@ -34,7 +37,6 @@ use crate::router::Router;
 #[must_use]
 pub struct Server {
     listener: TcpListener,
-    config: ServerConfig,
 }
 
 impl Server {
@@ -49,16 +51,7 @@ impl Server {
 
     /// Serves on an already bound listener.
     pub fn from_listener(listener: TcpListener) -> Self {
-        Self {
-            listener,
-            config: ServerConfig::default(),
-        }
-    }
-
-    /// Replaces the connection settings.
-    pub fn with_config(mut self, config: ServerConfig) -> Self {
-        self.config = config;
-        self
+        Self { listener }
     }
 
     /// The bound address (useful after binding port 0).
@@ -70,15 +63,13 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves `router` until Ctrl-C or SIGTERM, then shuts down gracefully:
-    /// stops accepting, lets HTTP routes in progress finish, delivers the
-    /// events already accepted, closes every client with 1001 and waits for
-    /// them.
+    /// Serves `router` until Ctrl-C or SIGTERM, then shuts down gracefully
+    /// (see [`ShutdownHandle`](crate::ShutdownHandle)).
     ///
     /// # Errors
     ///
-    /// Only errors of the listening socket itself; per-connection errors are
-    /// logged.
+    /// The router does not validate ([`Router::validate`]), or the listening
+    /// socket fails; per-connection errors are logged.
     pub async fn serve(self, router: Router) -> io::Result<()> {
         self.serve_with_shutdown(router, shutdown_signal()).await
     }
@@ -94,11 +85,13 @@ impl Server {
         router: Router,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        if let Err(problem) = router.validate() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
-        }
-        raise_open_file_limit(self.config.max_connections);
-        let shared = Arc::new(Shared::new(router, self.config));
+        router
+            .validate()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        raise_open_file_limit(router.config().max_connections);
+        let handle = router.shutdown_handle();
+        let service = router.into_service();
+        let shared = Arc::clone(service.shared());
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
         let mut signal = std::pin::pin!(signal);
         loop {
@@ -116,14 +109,16 @@ impl Server {
             }
         }
         drop(self.listener);
-        shutdown(&shared).await;
+        handle.shutdown().await;
         tracing::info!("server stopped");
         Ok(())
     }
 }
 
-/// Ctrl-C, or SIGTERM (what container runtimes send) on Unix.
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C, or SIGTERM (what container runtimes send) on Unix:
+/// the signal [`Server::serve`] waits for, to use with other servers' own
+/// graceful shutdown (axum's `with_graceful_shutdown`).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
@@ -150,33 +145,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Graceful shutdown: HTTP routes stop taking requests (503) and those in
-/// progress finish, then the sockets deliver what their inboxes hold and
-/// close with 1001.
-async fn shutdown(shared: &Arc<Shared>) {
-    let grace = shared.config.shutdown_timeout;
-    shared.http_closing.cancel();
-    shared.http_requests.close();
-    if tokio::time::timeout(grace, shared.http_requests.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("HTTP routes still running after the shutdown timeout");
-    }
-    shared.shutdown.cancel();
-    shared.tracker.close();
-    let drain = grace + crate::connection::WRITER_DRAIN_TIMEOUT;
-    if tokio::time::timeout(drain, shared.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            remaining = shared.tracker.len(),
-            "connections still open after the shutdown timeout"
-        );
-    }
-}
-
 /// Takes a new TCP connection in, if its address and the server have room.
 fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let Some(address_slot) = shared.addresses.connect(peer.ip()) else {
@@ -184,57 +152,31 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
         refuse(&stream);
         return;
     };
-    // Connections still speaking HTTP (before or without an upgrade) are
-    // capped too, so idle sockets cannot pile up.
+    // Every socket counts, speaking HTTP or upgraded, so idle sockets
+    // cannot pile up either.
     let Some(slot) = Slot::take(shared) else {
-        tracing::warn!(%peer, "connection refused: too many HTTP connections");
+        tracing::warn!(%peer, max = shared.config.max_connections, "connection refused: too many connections");
         refuse(&stream);
         return;
     };
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    let admitted = Arc::new(Admitted {
+        peer: Some(peer),
+        slots: Mutex::new(Some((slot, Some(address_slot)))),
+    });
     let span = tracing::debug_span!("http", %peer);
     shared
-        .tracker
-        .spawn(serve_http(stream, peer, Arc::clone(shared), (slot, address_slot)).instrument(span));
+        .router
+        .lifecycle()
+        .connections
+        .spawn(edge::serve_admitted(stream, Arc::clone(shared), admitted).instrument(span));
 }
 
 /// Tells a refused client why, without waiting for it, and closes.
 fn refuse(stream: &TcpStream) {
-    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
-        content-length: 28\r\nconnection: close\r\n\r\ntoo many connections; retry\n";
-    let _ = stream.try_write(BUSY);
-}
-
-async fn serve_http(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>, slots: Slots) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "cannot set TCP_NODELAY");
-    }
-    let peer = Arc::new(Peer {
-        addr,
-        slots: Mutex::new(Some(slots)),
-    });
-    let service_shared = Arc::clone(&shared);
-    let service = service_fn(move |request| {
-        let shared = Arc::clone(&service_shared);
-        let peer = Arc::clone(&peer);
-        async move { Ok::<_, Infallible>(edge::handle(request, &shared, &peer).await) }
-    });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.header_read_timeout)
-        .max_buf_size(shared.config.max_header_bytes)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    let mut connection = std::pin::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shared.http_closing.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%error, "HTTP connection ended with an error");
-    }
+    let _ = stream.try_write(edge::BUSY);
 }
 
 /// Raises the open-file soft limit to the hard limit, and warns when even

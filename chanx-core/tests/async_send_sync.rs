@@ -28,16 +28,24 @@ fn handles_are_send_and_sync() {
     require_send_sync::<chanx_core::ServerConfig>();
     require_send_sync::<chanx_core::Reject>();
     require_send_sync::<chanx_core::SendError>();
+    require_send_sync::<chanx_core::ChanxService>();
+    require_send_sync::<chanx_core::ShutdownHandle>();
+    require_send_sync::<chanx_core::ValidationError>();
 }
 
 #[tokio::test]
 async fn futures_are_send() {
     let server = Server::bind("127.0.0.1:0").await.unwrap();
     let app = Router::new().route::<Health>("/health");
-    let (client, _server_io) = tokio::io::duplex(1024);
-    let request = http::Request::builder().uri("/health").body(()).unwrap();
-    let connection = app.serve_io(client, &request).unwrap();
-    require_send(&connection);
+    let mut service = app.clone().into_service();
+    let request = http::Request::builder()
+        .uri("/health")
+        .body(String::new())
+        .unwrap();
+    let response = tower_service::Service::call(&mut service, request);
+    require_send(&response);
+    let shutdown = app.shutdown_handle();
+    require_send(&shutdown.shutdown());
     let serving = server.serve_with_shutdown(app, async {});
     require_send(&serving);
     serving.await.unwrap();

@@ -11,7 +11,7 @@ use chanx_core::auth::{
     BearerToken, Denied, IsAuthenticated, Permission, SessionCookie, SessionLookup, TokenVerifier,
 };
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, Message, Router, Server, ServerConfig, channel};
+use chanx_core::{CloseCode, Context, Message, Router, Server, ServerConfig, channel};
 use chanx_testing::{Communicator, ConnectError, TestServer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -214,7 +214,9 @@ async fn refused(client: &mut Communicator, status: u16, text: &str, detail: &st
         client.receive_json().await.unwrap(),
         auth_frame(status, text, json!({"detail": detail}))
     );
-    client.assert_closed(4000 + status).await;
+    client
+        .assert_closed(CloseCode::application(4000 + status).unwrap())
+        .await;
 }
 
 #[tokio::test]
@@ -401,11 +403,9 @@ async fn session_cookie_authentication() {
 #[tokio::test]
 async fn disallowed_origins_get_http_403() {
     let config = ServerConfig::new().allowed_origins(["https://app.example.com"]);
-    let server = Server::bind("127.0.0.1:0")
+    let server = TestServer::start(app(Duration::ZERO, &Handled::default()).with_config(config))
         .await
-        .unwrap()
-        .with_config(config);
-    let server = TestServer::start_with(server, app(Duration::ZERO, &Handled::default())).unwrap();
+        .unwrap();
 
     match Communicator::builder("/secure?token=bob-token")
         .header("Origin", "https://evil.example.net")
@@ -436,7 +436,7 @@ async fn disallowed_origins_get_http_403() {
 #[tokio::test]
 async fn a_missing_authenticator_is_reported_when_the_server_starts() {
     let app = Router::new().route::<Secure>("/secure");
-    let error = app.validate().unwrap_err();
+    let error = app.validate().unwrap_err().to_string();
     assert!(
         error.contains("Secure") && error.contains("with_authenticator"),
         "{error}"

@@ -4,10 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx_core::CloseCode;
 use std::time::{Duration, Instant};
 
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, Message, Router, Server, ServerConfig, channel};
+use chanx_core::{Context, Message, Router, ServerConfig, channel};
 use chanx_testing::TestServer;
 use serde::{Deserialize, Serialize};
 
@@ -64,12 +65,15 @@ impl Echo {
 
 #[tokio::test]
 async fn oversized_message_closes_with_1009_over_tcp() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
-        ServerConfig::new()
-            .max_message_size(16 * 1024)
-            .max_frame_size(16 * 1024),
-    );
-    let server = TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap();
+    let server = TestServer::start(
+        Router::new().route::<Echo>("/echo").with_config(
+            ServerConfig::new()
+                .max_message_size(16 * 1024)
+                .max_frame_size(16 * 1024),
+        ),
+    )
+    .await
+    .unwrap();
     let mut bystander = server.connect("/echo").await.unwrap();
     let mut client = server.connect("/echo").await.unwrap();
 
@@ -87,7 +91,7 @@ async fn oversized_message_closes_with_1009_over_tcp() {
     );
 
     let _ = client.send_text("y".repeat(64 * 1024)).await;
-    client.assert_closed(1009).await;
+    client.assert_closed(CloseCode::TOO_BIG).await;
 
     // Another client is untouched.
     bystander.send_message(&Ping).await.unwrap();
@@ -130,12 +134,15 @@ async fn invalid_utf8_text_closes_with_1007() {
 
 #[tokio::test]
 async fn replies_larger_than_the_inbound_limit_are_delivered() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
-        ServerConfig::new()
-            .max_message_size(4096)
-            .max_frame_size(4096),
-    );
-    let server = TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap();
+    let server = TestServer::start(
+        Router::new().route::<Echo>("/echo").with_config(
+            ServerConfig::new()
+                .max_message_size(4096)
+                .max_frame_size(4096),
+        ),
+    )
+    .await
+    .unwrap();
     let mut client = server.connect("/echo").await.unwrap();
     client.send_message(&Big("x".repeat(40))).await.unwrap();
     let reply: Big = client.receive_message().await.unwrap();
@@ -145,13 +152,16 @@ async fn replies_larger_than_the_inbound_limit_are_delivered() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_and_does_not_block_shutdown() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
-        ServerConfig::new()
-            .write_timeout(Duration::from_millis(300))
-            .outbound_queue_bytes(4 * 1024)
-            .shutdown_timeout(Duration::from_secs(30)),
-    );
-    let server = TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap();
+    let server = TestServer::start(
+        Router::new().route::<Echo>("/echo").with_config(
+            ServerConfig::new()
+                .write_timeout(Duration::from_millis(300))
+                .outbound_queue_bytes(4 * 1024)
+                .shutdown_timeout(Duration::from_secs(30)),
+        ),
+    )
+    .await
+    .unwrap();
     let mut reader = server.connect("/echo").await.unwrap();
     let mut stuck = server.connect("/echo").await.unwrap();
     // 64 MiB: far more than the loopback socket buffers hold.
@@ -162,7 +172,7 @@ async fn a_client_that_stops_reading_is_dropped_and_does_not_block_shutdown() {
     assert_eq!(reader.receive_message::<Pong>().await.unwrap(), Pong);
     let started = Instant::now();
     let stopping = tokio::spawn(server.stop());
-    reader.assert_closed(1001).await;
+    reader.assert_closed(CloseCode::GOING_AWAY).await;
     stopping.await.unwrap().unwrap();
     // The stuck connection was already gone: shutdown did not wait for it.
     let elapsed = started.elapsed();
@@ -174,11 +184,9 @@ async fn a_client_that_stops_reading_is_dropped_and_does_not_block_shutdown() {
 }
 
 async fn server_with(config: ServerConfig) -> TestServer {
-    let server = Server::bind("127.0.0.1:0")
+    TestServer::start(Router::new().route::<Echo>("/echo").with_config(config))
         .await
         .unwrap()
-        .with_config(config);
-    TestServer::start_with(server, Router::new().route::<Echo>("/echo")).unwrap()
 }
 
 #[tokio::test]
@@ -301,7 +309,7 @@ async fn over_the_rate_limit_frames_are_refused_then_the_connection_closes() {
                 refusals += 1;
             }
             Err(chanx_testing::ReceiveError::Closed { code, reason }) => {
-                assert_eq!(code, Some(1008));
+                assert_eq!(code, Some(CloseCode::POLICY));
                 assert_eq!(reason, "rate limit exceeded");
                 break;
             }
@@ -320,7 +328,7 @@ async fn shutdown_lets_a_handler_in_progress_finish_then_closes_with_1001() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stopping = tokio::spawn(server.stop());
     assert_eq!(client.receive_message::<Done>().await.unwrap().0, 300);
-    client.assert_closed(1001).await;
+    client.assert_closed(CloseCode::GOING_AWAY).await;
     stopping.await.unwrap().unwrap();
 }
 
@@ -333,7 +341,7 @@ async fn shutdown_cuts_a_handler_that_overruns_the_bound() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
     let stopping = tokio::spawn(server.stop());
-    client.assert_closed(1001).await;
+    client.assert_closed(CloseCode::GOING_AWAY).await;
     stopping.await.unwrap().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(5),

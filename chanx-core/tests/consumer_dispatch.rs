@@ -404,7 +404,7 @@ async fn connect_hook_can_refuse() {
         .connect(&app)
         .await
         .unwrap();
-    client.assert_closed(4403).await;
+    client.assert_closed(CloseCode::FORBIDDEN).await;
     assert_eq!(
         counter.0.load(Ordering::SeqCst),
         0,
@@ -424,7 +424,9 @@ async fn handler_can_close_after_its_reply() {
         client.receive_json().await.unwrap(),
         json!({"action":"notice","payload":"closing"})
     );
-    client.assert_closed(4000).await;
+    client
+        .assert_closed(CloseCode::application(4000).unwrap())
+        .await;
 }
 
 #[tokio::test]
@@ -442,7 +444,9 @@ async fn a_background_task_can_push_and_close_an_idle_connection() {
         client.receive_json().await.unwrap(),
         json!({"action":"notice","payload":"from a task"})
     );
-    client.assert_closed(4001).await;
+    client
+        .assert_closed(CloseCode::application(4001).unwrap())
+        .await;
 }
 
 #[tokio::test]
@@ -478,7 +482,7 @@ async fn frames_are_handled_in_order_over_tcp() {
         .await
         .unwrap();
     let stopping = tokio::spawn(server.stop());
-    client.assert_closed(1001).await;
+    client.assert_closed(CloseCode::GOING_AWAY).await;
     stopping.await.unwrap().unwrap();
 }
 

@@ -6,12 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx_core::CloseCode;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chanx_core::http::{HttpRequest, HttpResponse};
 use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, FanoutLimit, Message, RateLimit, Router, Server, ServerConfig, channel};
+use chanx_core::{Context, FanoutLimit, Message, RateLimit, Router, ServerConfig, channel};
 use chanx_testing::raw::{RawClient, opcode, upgrade_request};
 use chanx_testing::{Communicator, TestServer};
 use http::{Method, StatusCode};
@@ -102,11 +103,7 @@ fn app() -> Router {
 }
 
 async fn serve(config: ServerConfig) -> TestServer {
-    let server = Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(config);
-    TestServer::start_with(server, app()).unwrap()
+    TestServer::start(app().with_config(config)).await.unwrap()
 }
 
 async fn raw(server: &TestServer) -> RawClient {
@@ -452,7 +449,7 @@ async fn events_sent_before_shutdown_are_delivered_before_1001() {
             Alerted(seq)
         );
     }
-    client.assert_closed(1001).await;
+    client.assert_closed(CloseCode::GOING_AWAY).await;
 }
 
 /// An HTTP route in progress when shutdown begins finishes, and the event
@@ -478,7 +475,7 @@ async fn a_route_in_progress_at_shutdown_still_delivers_its_event() {
         client.receive_message::<Alerted>().await.unwrap(),
         Alerted(99)
     );
-    client.assert_closed(1001).await;
+    client.assert_closed(CloseCode::GOING_AWAY).await;
 }
 
 /// One member's burst of broadcasts is charged to it: it is slowed down,

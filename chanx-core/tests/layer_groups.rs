@@ -3,10 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx_core::CloseCode;
 use std::time::Duration;
 
 use chanx_core::layer::LayerError;
-use chanx_core::{Context, Message, Router, Server, ServerConfig, channel};
+use chanx_core::{Context, Message, Router, ServerConfig, channel};
 use chanx_testing::{CaptureLayer, Communicator, TestServer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -386,7 +387,7 @@ async fn invalid_group_from_the_path_refuses_the_connection() {
     let mut client = Communicator::connect(&app, "/room/not%20valid")
         .await
         .unwrap();
-    client.assert_closed(1008).await;
+    client.assert_closed(CloseCode::POLICY).await;
 }
 
 #[tokio::test]
@@ -428,12 +429,15 @@ async fn disconnect_leaves_every_group() {
 /// fast clients in the same group receive every message, in order.
 #[tokio::test]
 async fn a_slow_client_is_closed_and_fast_clients_get_everything() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().with_config(
-        ServerConfig::new()
-            .inbox_bytes(1024 * 1024)
-            .outbound_queue_bytes(1024 * 1024),
-    );
-    let server = TestServer::start_with(server, app()).unwrap();
+    let server = TestServer::start(
+        app().with_config(
+            ServerConfig::new()
+                .inbox_bytes(1024 * 1024)
+                .outbound_queue_bytes(1024 * 1024),
+        ),
+    )
+    .await
+    .unwrap();
     let layer = server.layer().clone();
     let mut fast = server.connect_many("/room/slow", 2).await.unwrap();
     for client in &mut fast {
@@ -484,7 +488,7 @@ async fn a_slow_client_is_closed_and_fast_clients_get_everything() {
         match slow.receive_json().await {
             Ok(_) => received += 1,
             Err(chanx_testing::ReceiveError::Closed { code, reason }) => {
-                assert_eq!(code, Some(1008));
+                assert_eq!(code, Some(CloseCode::POLICY));
                 assert_eq!(reason, "too slow: inbox full");
                 break;
             }

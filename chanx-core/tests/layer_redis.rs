@@ -4,6 +4,7 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx_core::CloseCode;
 use std::time::Duration;
 
 use chanx_core::http::{HttpRequest, HttpResponse};
@@ -359,7 +360,7 @@ async fn a_join_that_redis_cannot_confirm_fails() {
     let (mut a1, _) = ready_client(&a, "k").await;
     redis.kill();
     let mut refused = a.connect("/room/new").await.unwrap();
-    refused.assert_closed(1011).await;
+    refused.assert_closed(CloseCode::INTERNAL_ERROR).await;
     // The local member of an existing group is untouched.
     a1.send_message(&WhoAmI).await.unwrap();
     let _: Me = a1.receive_message().await.unwrap();

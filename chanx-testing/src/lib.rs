@@ -47,17 +47,16 @@ pub use capture::{CaptureLayer, Captured};
 pub use process::ServerProcess;
 pub use redis_server::{RedisServer, RedisServerError};
 
-use chanx_core::{DecodeError, Message, NoRoute, Router, Server, ServerConfig};
+use chanx_core::{BoxError, CloseCode, DecodeError, Message, Router, Server, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderName, HeaderValue};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WireCloseCode;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 /// The default time a `receive_*` call waits before failing.
@@ -70,15 +69,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub struct Communicator {
     socket: WebSocketStream<Box<dyn Io>>,
     timeout: Duration,
-    server: Option<JoinHandle<()>>,
-    close: Option<Option<(u16, String)>>,
+    in_process: bool,
+    close: Option<Option<(CloseCode, String)>>,
 }
 
 impl std::fmt::Debug for Communicator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Communicator")
             .field("timeout", &self.timeout)
-            .field("in_process", &self.server.is_some())
+            .field("in_process", &self.in_process)
             .field("close", &self.close)
             .finish_non_exhaustive()
     }
@@ -92,31 +91,44 @@ pub struct CommunicatorBuilder {
     query: Vec<(String, String)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
+    /// The name of a header that was invalid.
     invalid: Option<String>,
     config: Option<ServerConfig>,
+    peer: Option<SocketAddr>,
 }
 
 /// Connecting failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// In-process: no route matches the path.
-    #[error(transparent)]
-    NoRoute(#[from] NoRoute),
-    /// Over TCP: the server answered the upgrade with this HTTP status.
-    #[error("the server refused the WebSocket upgrade with HTTP {status}")]
+    /// The server answered the upgrade with this HTTP status (404 for an
+    /// unknown path, 403 for a refused origin, 503 when full…).
+    #[error("the server refused the WebSocket upgrade with HTTP {status}: {body}")]
     Refused {
         /// The HTTP status.
         status: u16,
         /// The response body, if any.
         body: String,
     },
-    /// The request could not be built (bad header name or value, bad path).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// Connecting or the handshake failed.
-    #[error("connection failed: {0}")]
-    Io(String),
+    /// A header given to [`CommunicatorBuilder::header`] has an invalid name
+    /// or value.
+    #[error("invalid header {name:?}; header names are tokens and values visible ASCII")]
+    InvalidHeader {
+        /// The name as given.
+        name: String,
+    },
+    /// The path does not start with `/` or is not a valid URI path.
+    #[error("invalid path {path:?}; give an absolute path such as \"/ws/chat\"")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+    },
+    /// The TCP connection failed.
+    #[error("cannot connect: {0}")]
+    Io(#[from] std::io::Error),
+    /// The WebSocket handshake failed (not an HTTP refusal).
+    #[error("the WebSocket handshake failed")]
+    Handshake(#[source] BoxError),
 }
 
 /// Sending or receiving failed.
@@ -130,12 +142,12 @@ pub enum ReceiveError {
     #[error("the connection closed (code {code:?}, reason {reason:?})")]
     Closed {
         /// The close code, if the server sent one.
-        code: Option<u16>,
+        code: Option<CloseCode>,
         /// The close reason.
         reason: String,
     },
     /// A text frame was not JSON.
-    #[error("a frame was not JSON: {0}")]
+    #[error("a frame was not JSON")]
     NotJson(#[from] serde_json::Error),
     /// A frame did not decode into the requested message type.
     #[error(transparent)]
@@ -146,9 +158,14 @@ pub enum ReceiveError {
     /// A frame arrived when none was expected.
     #[error("unexpected frame: {0}")]
     Unexpected(String),
-    /// The WebSocket failed.
-    #[error("WebSocket error: {0}")]
-    Transport(#[from] tungstenite::Error),
+    /// The WebSocket failed (I/O error, protocol violation by the server).
+    #[error("the WebSocket failed")]
+    Transport(#[source] BoxError),
+}
+
+/// A transport failure, without tungstenite's type in the public API.
+fn transport(error: tungstenite::Error) -> ReceiveError {
+    ReceiveError::Transport(Box::new(error))
 }
 
 impl CommunicatorBuilder {
@@ -166,7 +183,9 @@ impl CommunicatorBuilder {
     pub fn header(mut self, name: &str, value: &str) -> Self {
         match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             (Ok(name), Ok(value)) => self.headers.push((name, value)),
-            _ => self.invalid = Some(format!("invalid header {name:?}: {value:?}")),
+            _ => {
+                self.invalid = Some(name.to_owned());
+            }
         }
         self
     }
@@ -178,22 +197,30 @@ impl CommunicatorBuilder {
     }
 
     /// The server settings of an in-process connection (limits, retained
-    /// headers…); the default is [`ServerConfig::default`]. Over TCP the
-    /// server's own settings apply.
+    /// headers…), in place of the router's own
+    /// ([`Router::with_config`]). Over TCP the server's settings apply.
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = Some(config);
         self
     }
 
-    fn path_and_query(&self) -> Result<String, ConnectError> {
-        if let Some(problem) = &self.invalid {
-            return Err(ConnectError::InvalidRequest(problem.clone()));
+    /// The client address an in-process connection comes from (what
+    /// [`Context::peer_addr`](chanx_core::Context::peer_addr) returns, and
+    /// what the per-address limits count); none by default. Over TCP the
+    /// socket's address applies.
+    pub fn peer(mut self, addr: SocketAddr) -> Self {
+        self.peer = Some(addr);
+        self
+    }
+
+    fn path_and_query(&mut self) -> Result<String, ConnectError> {
+        if let Some(name) = self.invalid.take() {
+            return Err(ConnectError::InvalidHeader { name });
         }
-        if !self.path.starts_with('/') {
-            return Err(ConnectError::InvalidRequest(format!(
-                "path {:?} must start with '/'",
-                self.path
-            )));
+        if !self.path.starts_with('/') || self.path.parse::<http::Uri>().is_err() {
+            return Err(ConnectError::InvalidPath {
+                path: self.path.clone(),
+            });
         }
         if self.query.is_empty() {
             return Ok(self.path.clone());
@@ -202,35 +229,45 @@ impl CommunicatorBuilder {
         Ok(format!("{}?{query}", self.path))
     }
 
-    /// Connects in-process: runs `router`'s real connection loop over an
-    /// in-memory stream, on a spawned task.
-    ///
-    /// # Errors
-    ///
-    /// [`ConnectError::NoRoute`] when no route matches.
-    pub async fn connect(self, router: &Router) -> Result<Communicator, ConnectError> {
-        let uri = self.path_and_query()?;
-        let mut request = Request::builder()
-            .uri(&uri)
-            .body(())
-            .map_err(|error| ConnectError::InvalidRequest(error.to_string()))?;
+    /// The handshake request for `uri` on `host`, with the given headers.
+    fn request(
+        &self,
+        host: &str,
+        uri: &str,
+    ) -> Result<tungstenite::handshake::client::Request, ConnectError> {
+        let mut request = format!("ws://{host}{uri}")
+            .into_client_request()
+            .map_err(|_| ConnectError::InvalidPath {
+                path: uri.to_owned(),
+            })?;
         for (name, value) in &self.headers {
             request.headers_mut().append(name.clone(), value.clone());
         }
+        Ok(request)
+    }
+
+    /// Connects in-process: serves `router` (through the same service,
+    /// checks and connection loop as a real server, see
+    /// [`Router::into_service`]) over an in-memory stream, on spawned tasks.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Refused`] when the router refuses the upgrade (404
+    /// when no route matches), as a server would.
+    pub async fn connect(mut self, router: &Router) -> Result<Communicator, ConnectError> {
+        let uri = self.path_and_query()?;
+        let request = self.request("localhost", &uri)?;
+        let router = match self.config.take() {
+            Some(config) => router.clone().with_config(config),
+            None => router.clone(),
+        };
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let config = self.config.clone().unwrap_or_default();
-        let server = router.serve_io_with(server_io, &request, &config)?;
-        let server = tokio::spawn(server);
-        let socket = WebSocketStream::from_raw_socket(
-            Box::new(client_io) as Box<dyn Io>,
-            Role::Client,
-            None,
-        )
-        .await;
+        tokio::spawn(router.into_service().serve_connection(server_io, self.peer));
+        let socket = handshake(request, Box::new(client_io)).await?;
         Ok(Communicator {
             socket,
             timeout: self.timeout,
-            server: Some(server),
+            in_process: true,
             close: None,
         })
     }
@@ -242,40 +279,38 @@ impl CommunicatorBuilder {
     /// [`ConnectError::Refused`] when the server answers with an HTTP error
     /// (404 for an unknown path, for example), [`ConnectError::Io`] when the
     /// connection fails.
-    pub async fn connect_tcp(self, addr: SocketAddr) -> Result<Communicator, ConnectError> {
+    pub async fn connect_tcp(mut self, addr: SocketAddr) -> Result<Communicator, ConnectError> {
         let uri = self.path_and_query()?;
-        let mut request = format!("ws://{addr}{uri}")
-            .into_client_request()
-            .map_err(|error| ConnectError::InvalidRequest(error.to_string()))?;
-        for (name, value) in &self.headers {
-            request.headers_mut().append(name.clone(), value.clone());
-        }
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|error| ConnectError::Io(error.to_string()))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|error| ConnectError::Io(error.to_string()))?;
-        let (socket, _response) =
-            tokio_tungstenite::client_async(request, Box::new(stream) as Box<dyn Io>)
-                .await
-                .map_err(|error| match error {
-                    tungstenite::Error::Http(response) => ConnectError::Refused {
-                        status: response.status().as_u16(),
-                        body: response
-                            .body()
-                            .as_ref()
-                            .map(|body| String::from_utf8_lossy(body).into_owned())
-                            .unwrap_or_default(),
-                    },
-                    other => ConnectError::Io(other.to_string()),
-                })?;
+        let request = self.request(&addr.to_string(), &uri)?;
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let socket = handshake(request, Box::new(stream)).await?;
         Ok(Communicator {
             socket,
             timeout: self.timeout,
-            server: None,
+            in_process: false,
             close: None,
         })
+    }
+}
+
+/// The client side of the WebSocket handshake.
+async fn handshake(
+    request: tungstenite::handshake::client::Request,
+    io: Box<dyn Io>,
+) -> Result<WebSocketStream<Box<dyn Io>>, ConnectError> {
+    match tokio_tungstenite::client_async(request, io).await {
+        Ok((socket, _response)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(ConnectError::Refused {
+            status: response.status().as_u16(),
+            body: response
+                .body()
+                .as_ref()
+                .map(|body| String::from_utf8_lossy(body).into_owned())
+                .unwrap_or_default(),
+        }),
+        Err(tungstenite::Error::Io(error)) => Err(ConnectError::Io(error)),
+        Err(other) => Err(ConnectError::Handshake(Box::new(other))),
     }
 }
 
@@ -313,6 +348,7 @@ impl Communicator {
             timeout: DEFAULT_TIMEOUT,
             invalid: None,
             config: None,
+            peer: None,
         }
     }
 
@@ -358,7 +394,10 @@ impl Communicator {
     ///
     /// The connection is closed.
     pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), ReceiveError> {
-        Ok(self.socket.send(WsMessage::text(text.into())).await?)
+        self.socket
+            .send(WsMessage::text(text.into()))
+            .await
+            .map_err(transport)
     }
 
     /// Sends a binary frame.
@@ -367,7 +406,10 @@ impl Communicator {
     ///
     /// The connection is closed.
     pub async fn send_binary(&mut self, bytes: impl Into<Vec<u8>>) -> Result<(), ReceiveError> {
-        Ok(self.socket.send(WsMessage::binary(bytes.into())).await?)
+        self.socket
+            .send(WsMessage::binary(bytes.into()))
+            .await
+            .map_err(transport)
     }
 
     /// Receives the next text frame, skipping control frames.
@@ -389,14 +431,16 @@ impl Communicator {
                         return Err(ReceiveError::Binary(bytes.len()));
                     }
                     Some(Ok(WsMessage::Close(frame))) => {
-                        let close = frame
-                            .map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
+                        let close = frame.and_then(|frame| {
+                            let code = CloseCode::try_from(u16::from(frame.code)).ok()?;
+                            Some((code, frame.reason.as_str().to_owned()))
+                        });
                         let error = closed_error(close.as_ref());
                         self.close = Some(close);
                         return Err(error);
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(error)) => return Err(ReceiveError::Transport(error)),
+                    Some(Err(error)) => return Err(transport(error)),
                     None => {
                         self.close = Some(None);
                         return Err(closed_error(None));
@@ -501,7 +545,7 @@ impl Communicator {
     /// # Errors
     ///
     /// [`ReceiveError::Timeout`] when the connection stays open.
-    pub async fn wait_closed(&mut self) -> Result<Option<u16>, ReceiveError> {
+    pub async fn wait_closed(&mut self) -> Result<Option<CloseCode>, ReceiveError> {
         loop {
             match self.receive_text().await {
                 Ok(_) => {}
@@ -517,7 +561,7 @@ impl Communicator {
     ///
     /// When the connection closes with another code, stays open past the
     /// timeout, or fails.
-    pub async fn assert_closed(&mut self, code: u16) {
+    pub async fn assert_closed(&mut self, code: CloseCode) {
         match self.wait_closed().await {
             Ok(Some(actual)) => assert_eq!(
                 actual, code,
@@ -528,32 +572,37 @@ impl Communicator {
         }
     }
 
-    /// Closes the connection with 1000 and waits for the server's answer.
+    /// Closes the connection with 1000, waits for the server's answer, and
+    /// then for the server to drop the connection (so its disconnect hooks
+    /// have run when this returns).
     ///
     /// # Errors
     ///
     /// The closing handshake failed.
     pub async fn disconnect(mut self) -> Result<(), ReceiveError> {
+        let timeout = self.timeout;
         if self.close.is_none() {
             let frame = CloseFrame {
-                code: CloseCode::Normal,
+                code: WireCloseCode::Normal,
                 reason: "".into(),
             };
             match self.socket.close(Some(frame)).await {
                 Ok(())
                 | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(transport(error)),
             }
-            let timeout = self.timeout;
             let _ = tokio::time::timeout(timeout, async {
                 while let Some(Ok(_)) = self.socket.next().await {}
             })
             .await;
         }
-        if let Some(server) = self.server.take() {
-            let _ = tokio::time::timeout(self.timeout, server).await;
-        }
+        // The server drops its end when its connection task is over.
+        let _ = tokio::time::timeout(timeout, async {
+            let mut scratch = [0u8; 256];
+            while let Ok(1..) = self.socket.get_mut().read(&mut scratch).await {}
+        })
+        .await;
         Ok(())
     }
 }
@@ -581,7 +630,7 @@ pub struct TestServer {
     addr: SocketAddr,
     layer: chanx_core::Layer,
     stop: tokio::sync::oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl TestServer {
@@ -664,7 +713,7 @@ impl TestServer {
     }
 }
 
-fn closed_error(close: Option<&(u16, String)>) -> ReceiveError {
+fn closed_error(close: Option<&(CloseCode, String)>) -> ReceiveError {
     ReceiveError::Closed {
         code: close.map(|(code, _)| *code),
         reason: close.map(|(_, reason)| reason.clone()).unwrap_or_default(),

@@ -7,7 +7,7 @@
 //! connection must stay open. The envelope parser and the error-frame
 //! renderer are also called directly: an error frame must be valid JSON.
 //!
-//! Run with `cargo +nightly fuzz run frame_dispatch fuzz/seeds/frame_dispatch`
+//! Run with `cargo +nightly fuzz run frame_dispatch fuzz/corpus/frame_dispatch fuzz/seeds/frame_dispatch`
 //! from the repository root (see BENCHMARKS.md and the README).
 
 #![no_main]
@@ -22,7 +22,6 @@ use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 type Client = WebSocketStream<tokio::io::DuplexStream>;
 
@@ -36,12 +35,13 @@ fn harness() -> &'static Mutex<Harness> {
     HARNESS.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let client = runtime.block_on(async {
-            let app = chanx_example_system::app();
-            let (client_io, server_io) = tokio::io::duplex(1 << 20);
-            let request = http::Request::builder().uri("/ws/system").body(()).unwrap();
             let config = ServerConfig::new().rate_limit(None);
-            tokio::spawn(app.serve_io_with(server_io, &request, &config).unwrap());
-            let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+            let service = chanx_example_system::app().with_config(config).into_service();
+            let (client_io, server_io) = tokio::io::duplex(1 << 20);
+            tokio::spawn(service.serve_connection(server_io, None));
+            let (mut client, _) = tokio_tungstenite::client_async("ws://localhost/ws/system", client_io)
+                .await
+                .expect("the upgrade succeeds");
             // The welcome frame.
             next_frame(&mut client).await;
             client

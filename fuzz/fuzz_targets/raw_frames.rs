@@ -8,7 +8,7 @@
 //! byte it sends must be a well-formed server frame (final, unmasked); its
 //! last frame, if any, is a close frame with a code a server may send.
 //!
-//! Run with `cargo +nightly fuzz run raw_frames fuzz/seeds/raw_frames` from
+//! Run with `cargo +nightly fuzz run raw_frames fuzz/corpus/raw_frames fuzz/seeds/raw_frames` from
 //! the `fuzz` directory's parent (see BENCHMARKS.md).
 
 #![no_main]
@@ -63,17 +63,28 @@ fn check_server_frames(mut bytes: &[u8]) {
     let _ = last_opcode;
 }
 
+const HANDSHAKE: &[u8] = b"GET /ws/system HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
 fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
-        let app = chanx_example_system::app();
-        let (client, server) = tokio::io::duplex(1 << 16);
-        let request = http::Request::builder().uri("/ws/system").body(()).unwrap();
         let config = ServerConfig::new()
             .max_message_size(4096)
             .max_frame_size(4096)
             .message_timeout(Duration::from_millis(200));
-        let connection = tokio::spawn(app.serve_io_with(server, &request, &config).unwrap());
+        let service = chanx_example_system::app().with_config(config).into_service();
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let connection = tokio::spawn(service.serve_connection(server, None));
         let (mut read, mut write) = tokio::io::split(client);
+        // The upgrade, through the same edge as a real server.
+        write.write_all(HANDSHAKE).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            read.read_exact(&mut byte).await.expect("the server answers the upgrade");
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
         let reader = tokio::spawn(async move {
             let mut out = Vec::new();
             let _ = read.read_to_end(&mut out).await;
@@ -82,10 +93,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = write.write_all(data).await;
         let _ = write.shutdown().await;
         drop(write);
+        // The HTTP side ends at the upgrade; the WebSocket runs on its own
+        // task and must close its side of the pipe.
         tokio::time::timeout(Duration::from_secs(10), connection)
             .await
-            .expect("the connection must end once the client is gone")
-            .expect("the connection must not panic");
+            .expect("the HTTP connection must end at the upgrade")
+            .expect("the HTTP connection must not panic");
         let out = tokio::time::timeout(Duration::from_secs(10), reader)
             .await
             .expect("the server must close its side")

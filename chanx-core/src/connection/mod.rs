@@ -34,7 +34,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::config::ServerConfig;
 use crate::consumer::{Consumer, Outcome};
 use crate::context::{ConnectionId, Context, RequestInfo};
-use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
+use crate::layer::{ChannelName, Inbox, Layer, LayerMessage, MessageKind};
 use crate::message::Message as _;
 use crate::wire::{self, Envelope, FrameError};
 use crate::ws::CloseCode;
@@ -697,7 +697,7 @@ async fn establish<C: Consumer>(ctx: &Context, params: &ConnectionParams) -> Res
     }
 
     for template in C::CHANNEL.groups {
-        let group = match expand_group(template, ctx) {
+        let group = match crate::group::expand(template, |name| ctx.param(name)) {
             Ok(group) => group,
             Err(problem) => {
                 tracing::info!(template, %problem, "refusing connection: bad group name");
@@ -878,34 +878,6 @@ fn authentication_frame(
         data,
     }
     .to_json()
-}
-
-/// Expands a group template such as `chat_{room}` with the route parameters.
-fn expand_group(template: &str, ctx: &Context) -> Result<GroupName, String> {
-    let mut name = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        name.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed '{{' in group template {template:?}"))?;
-        let param = &after[..end];
-        let value = ctx.param(param).ok_or_else(|| {
-            format!("group template {template:?} names {{{param}}}, which the route does not have")
-        })?;
-        // Only letters and digits: a value holding the template's own
-        // separators (`_`, `.`, `-`) could forge another group's name.
-        if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "route parameter {param} = {value:?} is not only letters and digits"
-            ));
-        }
-        name.push_str(value);
-        rest = &after[end + 1..];
-    }
-    name.push_str(rest);
-    GroupName::new(&name).map_err(|error| error.to_string())
 }
 
 async fn send(ctx: &Context, frame: String) {

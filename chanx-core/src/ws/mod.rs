@@ -30,6 +30,11 @@ impl CloseCode {
     pub const TOO_BIG: Self = Self(1009);
     /// 1011: the server hit an unexpected condition.
     pub const INTERNAL_ERROR: Self = Self(1011);
+    /// 4401: authentication failed (Chanx's `4000 + 401`).
+    pub const UNAUTHORIZED: Self = Self(4401);
+    /// 4403: the client is authenticated but not allowed (Chanx's
+    /// `4000 + 403`).
+    pub const FORBIDDEN: Self = Self(4403);
 
     /// An application code in 4000..=4999, such as 4401 or 4403.
     ///
@@ -47,8 +52,7 @@ impl CloseCode {
     /// A code received from a peer, if it may be sent back on the wire
     /// (1005, 1006 and 1015 may not, nor unassigned ones).
     pub(crate) fn from_wire(code: u16) -> Option<Self> {
-        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as Wire;
-        Wire::from(code).is_allowed().then_some(Self(code))
+        Self::try_from(code).ok()
     }
 
     /// The numeric code.
@@ -61,6 +65,29 @@ impl CloseCode {
 impl fmt::Display for CloseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A number that is not a close code a frame may carry: what
+/// `CloseCode::try_from(u16)` returns for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0} is not a close code a frame may carry; use 1000-1003, 1007-1013 or 3000-4999 \
+     (application codes: 4000-4999)"
+)]
+pub struct InvalidCloseCode(pub u16);
+
+impl TryFrom<u16> for CloseCode {
+    type Error = InvalidCloseCode;
+
+    /// A code as it may appear in a close frame: 1000-1003, 1007-1013
+    /// (RFC 6455 and the IANA registry) or 3000-4999. 1005, 1006 and 1015
+    /// are reserved for reporting and never sent.
+    fn try_from(code: u16) -> Result<Self, InvalidCloseCode> {
+        match code {
+            1000..=1003 | 1007..=1013 | 3000..=4999 => Ok(Self(code)),
+            other => Err(InvalidCloseCode(other)),
+        }
     }
 }
 
