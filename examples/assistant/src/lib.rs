@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use chanx_core::auth::{BearerToken, IsAuthenticated, TokenVerifier};
-use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, Message, Router, channel};
+use chanx::auth::{BearerToken, IsAuthenticated, TokenVerifier};
+use chanx::messages::{Ping, Pong};
+use chanx::{Context, Message, Router, channel};
 use serde::{Deserialize, Serialize};
 
 /// A message's content.
@@ -85,7 +85,7 @@ pub fn app() -> Router {
         .route::<AssistantConsumer>("/ws/assistants")
         .with_authenticator(BearerToken::new(demo_tokens()))
         .with_asyncapi(
-            chanx_core::asyncapi::AsyncApi::new("Assistant", env!("CARGO_PKG_VERSION"))
+            chanx::asyncapi::AsyncApi::new("Assistant", env!("CARGO_PKG_VERSION"))
                 .description("The Chanx assistant behind token authentication.")
                 .server("local", "localhost:8000", "ws"),
         )

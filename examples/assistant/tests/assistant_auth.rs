@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chanx_core::messages::{Ping, Pong};
+use chanx::CloseCode;
+use chanx::messages::{Ping, Pong};
 use chanx_example_assistant::{MessagePayload, NewMessage, ReplyMessage, app};
 use chanx_testing::{Communicator, TestServer};
 use serde_json::json;
@@ -23,7 +24,7 @@ async fn refuses_missing_and_bad_tokens_with_4401() {
             client.receive_json().await.unwrap(),
             json!({"action":"authentication","payload":{"status_code":401,"status_text":"Unauthorized","data":{"detail":detail}}})
         );
-        client.assert_closed(4401).await;
+        client.assert_closed(CloseCode::UNAUTHORIZED).await;
     }
     server.stop().await.unwrap();
 }

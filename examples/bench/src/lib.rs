@@ -12,8 +12,8 @@
 //! Run with `cargo run --release -p chanx-example-bench -- --addr 127.0.0.1:8000`,
 //! then connect to `ws://127.0.0.1:8000/ws/bench`.
 
-use chanx_core::layer::LayerError;
-use chanx_core::{Context, Message, Router, channel};
+use chanx::layer::LayerError;
+use chanx::{Context, Message, Router, channel};
 use serde::{Deserialize, Serialize};
 
 /// The echo payload.
@@ -90,7 +90,7 @@ pub fn app() -> Router {
     Router::new()
         .route::<BenchConsumer>("/ws/bench")
         .with_asyncapi(
-            chanx_core::asyncapi::AsyncApi::new("Bench", env!("CARGO_PKG_VERSION"))
+            chanx::asyncapi::AsyncApi::new("Bench", env!("CARGO_PKG_VERSION"))
                 .description("The fixed protocol used to compare chanx with other implementations.")
                 .server("local", "localhost:8000", "ws"),
         )

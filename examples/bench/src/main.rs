@@ -4,7 +4,7 @@
 //! as fast as replies come back) and room for many connections from the one
 //! address the load generator has. Every byte budget stays at its default.
 
-use chanx_core::ServerConfig;
+use chanx::ServerConfig;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -16,10 +16,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chanx_core::auth::{BearerToken, Denied, IsAuthenticated, Permission, TokenVerifier};
-use chanx_core::layer::LayerError;
-use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, Message, Router, channel};
+use chanx::auth::{BearerToken, Denied, IsAuthenticated, Permission, TokenVerifier};
+use chanx::layer::LayerError;
+use chanx::messages::{Ping, Pong};
+use chanx::{Context, Message, Router, channel};
 use serde::{Deserialize, Serialize};
 
 /// What a member sends: `{"action":"new_chat_message","payload":{"message":"hi"}}`.
@@ -183,7 +183,7 @@ pub fn app() -> Router {
         .with_authenticator(BearerToken::new(demo_users()))
         .with_state(Rooms::demo())
         .with_asyncapi(
-            chanx_core::asyncapi::AsyncApi::new("Room Chat", env!("CARGO_PKG_VERSION"))
+            chanx::asyncapi::AsyncApi::new("Room Chat", env!("CARGO_PKG_VERSION"))
                 .description("Chanx tutorial part 2: room chat over channel layers, with token authentication.")
                 .server("local", "localhost:8000", "ws"),
         )

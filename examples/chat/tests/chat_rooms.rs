@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx::CloseCode;
 use std::time::Duration;
 
 use chanx_example_chat::{ChatMessage, JoinedRoom, NewChatMessage, app};
@@ -105,7 +106,9 @@ async fn non_members_are_kept_out_of_a_private_room() {
     );
     // Bob gets the close, and nothing of the room before it.
     match bob.receive_json().await {
-        Err(chanx_testing::ReceiveError::Closed { code, .. }) => assert_eq!(code, Some(4403)),
+        Err(chanx_testing::ReceiveError::Closed { code, .. }) => {
+            assert_eq!(code, Some(CloseCode::FORBIDDEN))
+        }
         other => panic!("bob must be closed out, got {other:?}"),
     }
     server.stop().await.unwrap();
@@ -119,7 +122,7 @@ async fn a_client_without_a_token_is_refused() {
         client.receive_json().await.unwrap()["payload"]["status_code"],
         401
     );
-    client.assert_closed(4401).await;
+    client.assert_closed(CloseCode::UNAUTHORIZED).await;
     server.stop().await.unwrap();
 }
 
@@ -189,6 +192,6 @@ async fn rooms_span_two_processes_with_redis() {
     // Ctrl-C: clients get 1001 and the process exits cleanly.
     let status = first.interrupt().unwrap();
     assert!(status.success(), "{status}");
-    alice.assert_closed(1001).await;
+    alice.assert_closed(CloseCode::GOING_AWAY).await;
     assert!(second.interrupt().unwrap().success());
 }

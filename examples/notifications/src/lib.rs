@@ -22,10 +22,10 @@
 
 use std::collections::HashMap;
 
-use chanx_core::auth::{BearerToken, Denied, IsAuthenticated, Permission, TokenVerifier};
-use chanx_core::http::{HttpRequest, HttpResponse};
-use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, Message, Router, channel};
+use chanx::auth::{BearerToken, Denied, IsAuthenticated, Permission, TokenVerifier};
+use chanx::http::{HttpRequest, HttpResponse};
+use chanx::messages::{Ping, Pong};
+use chanx::{Context, Message, Router, channel};
 use http::{Method, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
@@ -187,7 +187,7 @@ pub async fn notify(request: HttpRequest) -> HttpResponse {
     };
     match request.layer().send_event(&group, &event).await {
         Ok(()) => HttpResponse::json(StatusCode::ACCEPTED, &serde_json::json!({"sent_to": group})),
-        Err(error @ chanx_core::layer::LayerError::InvalidGroup(_)) => {
+        Err(error @ chanx::layer::LayerError::InvalidGroup(_)) => {
             HttpResponse::text(StatusCode::BAD_REQUEST, error.to_string())
         }
         Err(error) => HttpResponse::text(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
@@ -204,7 +204,7 @@ pub fn app() -> Router {
         .with_authenticator(BearerToken::new(tokens.clone()))
         .with_state(tokens)
         .with_asyncapi(
-            chanx_core::asyncapi::AsyncApi::new("Notifications", env!("CARGO_PKG_VERSION"))
+            chanx::asyncapi::AsyncApi::new("Notifications", env!("CARGO_PKG_VERSION"))
                 .description("Events pushed to clients from outside the WebSocket.")
                 .server("local", "localhost:8000", "ws"),
         )

@@ -2,10 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx::CloseCode;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chanx_core::messages::{Ping, Pong};
+use chanx::messages::{Ping, Pong};
 use chanx_example_notifications::{Notification, app};
 use chanx_testing::{Communicator, RedisServer, ServerProcess, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -171,7 +172,7 @@ async fn a_feed_needs_its_own_users_token() {
         anonymous.receive_json().await.unwrap()["payload"]["status_code"],
         401
     );
-    anonymous.assert_closed(4401).await;
+    anonymous.assert_closed(CloseCode::UNAUTHORIZED).await;
     let mut bob_as_alice = server
         .connect("/ws/notifications/alice?token=bob-token")
         .await
@@ -180,7 +181,7 @@ async fn a_feed_needs_its_own_users_token() {
         bob_as_alice.receive_json().await.unwrap(),
         serde_json::json!({"action":"authentication","payload":{"status_code":403,"status_text":"Forbidden","data":{"detail":"You may only open your own feed."}}})
     );
-    bob_as_alice.assert_closed(4403).await;
+    bob_as_alice.assert_closed(CloseCode::FORBIDDEN).await;
     server.stop().await.unwrap();
 }
 

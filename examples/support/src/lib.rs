@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use chanx_core::layer::{RedisLayer, RedisLayerConfig};
-use chanx_core::{Layer, Router, Server, ServerConfig};
+use chanx::layer::{RedisLayer, RedisLayerConfig};
+use chanx::{Layer, Router, Server, ServerConfig};
 
 /// The address an example binds when `--addr` is not given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -116,6 +116,7 @@ pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> E
     if let Some(path) = &options.emit_asyncapi {
         return emit_asyncapi(name, &app, path);
     }
+    let app = app.with_config(config);
     let app = match &options.layer {
         LayerChoice::Memory => app,
         LayerChoice::Redis(url) => {
@@ -135,7 +136,7 @@ pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> E
         }
     };
     let server = match Server::bind(options.addr).await {
-        Ok(server) => server.with_config(config),
+        Ok(server) => server,
         Err(error) => {
             eprintln!("{name}: cannot listen on {}: {error}", options.addr);
             return ExitCode::FAILURE;

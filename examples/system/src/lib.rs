@@ -4,8 +4,8 @@
 //! Run with `cargo run -p chanx-example-system -- --addr 127.0.0.1:8000`,
 //! then connect to `ws://127.0.0.1:8000/ws/system`.
 
-use chanx_core::messages::{Ping, Pong};
-use chanx_core::{Context, Message, Router, channel};
+use chanx::messages::{Ping, Pong};
+use chanx::{Context, Message, Router, channel};
 use serde::{Deserialize, Serialize};
 
 /// The payload shared by the system messages.
@@ -64,7 +64,7 @@ pub fn app() -> Router {
     Router::new()
         .route::<SystemMessageConsumer>("/ws/system")
         .with_asyncapi(
-            chanx_core::asyncapi::AsyncApi::new("System Messages", env!("CARGO_PKG_VERSION"))
+            chanx::asyncapi::AsyncApi::new("System Messages", env!("CARGO_PKG_VERSION"))
                 .description(
                     "Chanx tutorial part 1: a direct echo WebSocket without channel layers.",
                 )

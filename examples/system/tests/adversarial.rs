@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chanx::CloseCode;
 use std::time::{Duration, Instant};
 
 use chanx_testing::raw::{RawClient, opcode, peak_rss_kib, upgrade_request};
@@ -159,7 +160,7 @@ async fn sigterm_closes_clients_with_1001() {
         .unwrap();
     client.receive_json().await.unwrap();
     server.signal("-TERM").unwrap();
-    client.assert_closed(1001).await;
+    client.assert_closed(CloseCode::GOING_AWAY).await;
     let status = server.wait(Duration::from_secs(20)).unwrap();
     assert!(status.success(), "{status}");
 }

@@ -2,8 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chanx_core::Message;
-use chanx_core::messages::{Ping, Pong};
+use chanx::CloseCode;
+use chanx::Message;
+use chanx::messages::{Ping, Pong};
 use chanx_example_system::{MessagePayload, SystemEchoMessage, UserMessage, app};
 use chanx_testing::{Communicator, ConnectError, TestServer};
 use serde_json::{Value, json};
@@ -271,10 +272,14 @@ async fn trailing_slash_and_unknown_paths_over_tcp() {
         }
         other => panic!("expected a 404 refusal, got {other:?}"),
     }
-    assert!(matches!(
-        Communicator::connect(&app(), "/ws/nowhere").await,
-        Err(ConnectError::NoRoute(_))
-    ));
+    // In-process, the same service answers the same way.
+    match Communicator::connect(&app(), "/ws/nowhere").await {
+        Err(ConnectError::Refused { status, body }) => {
+            assert_eq!(status, 404);
+            assert!(body.contains("/ws/nowhere"), "{body}");
+        }
+        other => panic!("expected a 404 refusal, got {other:?}"),
+    }
     client.disconnect().await.unwrap();
     server.stop().await.unwrap();
 }
@@ -341,8 +346,8 @@ async fn shutdown_closes_clients_with_1001() {
     expect_welcome(&mut first).await;
     expect_welcome(&mut second).await;
     let stopping = tokio::spawn(server.stop());
-    first.assert_closed(1001).await;
-    second.assert_closed(1001).await;
+    first.assert_closed(CloseCode::GOING_AWAY).await;
+    second.assert_closed(CloseCode::GOING_AWAY).await;
     stopping.await.unwrap().unwrap();
     // The listener is gone.
     assert!(Communicator::connect_tcp(addr, "/ws/system").await.is_err());
