@@ -102,9 +102,59 @@ fn app() -> Router {
         })
 }
 
-async fn serve(config: ServerConfig) -> TestServer {
-    TestServer::start(app().with_config(config)).await.unwrap()
+/// The two ways in: chanx's own server, and a chanx router merged into an
+/// axum app served by `axum::serve`. Every test here runs on both.
+#[derive(Debug, Clone, Copy)]
+enum Host {
+    Standalone,
+    Axum,
 }
+
+async fn serve(host: Host, config: ServerConfig) -> TestServer {
+    let router = app().with_config(config);
+    match host {
+        Host::Standalone => TestServer::start(router).await.unwrap(),
+        Host::Axum => TestServer::start_axum(router).await.unwrap(),
+    }
+}
+
+/// Runs each named test on both ways in: `standalone::name` and
+/// `axum::name`.
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {
+        mod standalone {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Host::Standalone).await;
+                }
+            )*
+        }
+        mod axum {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Host::Axum).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_paths!(
+    a_ping_flood_is_closed_with_1008,
+    a_message_flood_is_refused_then_closed,
+    client_pings_do_not_keep_a_dead_reader_alive,
+    a_long_handler_never_causes_an_idle_close,
+    an_unfinished_message_is_closed_at_its_deadline,
+    each_client_address_has_a_cap,
+    oversized_headers_get_431,
+    foreign_browser_origins_are_refused_by_default,
+    http_routes_have_a_body_limit_a_media_type_and_a_rate_limit,
+    events_sent_before_shutdown_are_delivered_before_1001,
+    a_route_in_progress_at_shutdown_still_delivers_its_event,
+    a_broadcast_burst_throttles_its_sender_not_the_readers,
+);
 
 async fn raw(server: &TestServer) -> RawClient {
     RawClient::connect(server.addr(), "/ws", &[]).await.unwrap()
@@ -137,9 +187,12 @@ fn post(path: &str, headers: &[(&str, &str)], body: &str) -> String {
 
 /// Pings flood: they count against the rate limit (no pong past it) and a
 /// flood is closed with 1008, even from a client that never reads.
-#[tokio::test]
-async fn a_ping_flood_is_closed_with_1008() {
-    let server = serve(ServerConfig::new().rate_limit(Some(RateLimit::new(1000.0, 200)))).await;
+async fn a_ping_flood_is_closed_with_1008(host: Host) {
+    let server = serve(
+        host,
+        ServerConfig::new().rate_limit(Some(RateLimit::new(1000.0, 200))),
+    )
+    .await;
     let mut client = raw(&server).await;
     let mut flood = Vec::new();
     for _ in 0..5000 {
@@ -164,9 +217,12 @@ async fn a_ping_flood_is_closed_with_1008() {
 
 /// A sustained flood of messages gets 429 frames and then 1008, although
 /// tokens keep trickling in (the old limiter reset on every refill).
-#[tokio::test]
-async fn a_message_flood_is_refused_then_closed() {
-    let server = serve(ServerConfig::new().rate_limit(Some(RateLimit::new(1000.0, 200)))).await;
+async fn a_message_flood_is_refused_then_closed(host: Host) {
+    let server = serve(
+        host,
+        ServerConfig::new().rate_limit(Some(RateLimit::new(1000.0, 200))),
+    )
+    .await;
     let mut client = raw(&server).await;
     let frame = chanx_testing::raw::frame(true, opcode::TEXT, br#"{"action":"ping"}"#);
     let started = Instant::now();
@@ -199,9 +255,9 @@ async fn a_message_flood_is_refused_then_closed() {
 
 /// A client's own pings are not life: one that pings but never answers the
 /// server's pings is closed as idle.
-#[tokio::test]
-async fn client_pings_do_not_keep_a_dead_reader_alive() {
+async fn client_pings_do_not_keep_a_dead_reader_alive(host: Host) {
     let server = serve(
+        host,
         ServerConfig::new()
             .ping_interval(Duration::from_millis(100))
             .idle_timeout(Duration::from_millis(400)),
@@ -226,9 +282,9 @@ async fn client_pings_do_not_keep_a_dead_reader_alive() {
 
 /// A handler longer than the idle timeout does not get a live client
 /// closed: pings and pongs go on while it runs.
-#[tokio::test]
-async fn a_long_handler_never_causes_an_idle_close() {
+async fn a_long_handler_never_causes_an_idle_close(host: Host) {
     let server = serve(
+        host,
         ServerConfig::new()
             .ping_interval(Duration::from_millis(100))
             .idle_timeout(Duration::from_millis(300)),
@@ -245,9 +301,12 @@ async fn a_long_handler_never_causes_an_idle_close() {
 
 /// A fragmented message kept open with pongs is closed at the message
 /// deadline.
-#[tokio::test]
-async fn an_unfinished_message_is_closed_at_its_deadline() {
-    let server = serve(ServerConfig::new().message_timeout(Duration::from_millis(500))).await;
+async fn an_unfinished_message_is_closed_at_its_deadline(host: Host) {
+    let server = serve(
+        host,
+        ServerConfig::new().message_timeout(Duration::from_millis(500)),
+    )
+    .await;
     let mut client = raw(&server).await;
     client
         .send_frame(false, opcode::TEXT, br#"{"action":"ping","pad":""#)
@@ -277,9 +336,8 @@ async fn an_unfinished_message_is_closed_at_its_deadline() {
 
 /// Past the per-address cap a connection gets 503; another address is
 /// still served.
-#[tokio::test]
-async fn each_client_address_has_a_cap() {
-    let server = serve(ServerConfig::new().max_connections_per_address(3)).await;
+async fn each_client_address_has_a_cap(host: Host) {
+    let server = serve(host, ServerConfig::new().max_connections_per_address(3)).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(raw(&server).await);
@@ -319,9 +377,8 @@ async fn each_client_address_has_a_cap() {
 }
 
 /// Request heads over the header limit get 431, upgrades included.
-#[tokio::test]
-async fn oversized_headers_get_431() {
-    let server = serve(ServerConfig::new()).await;
+async fn oversized_headers_get_431(host: Host) {
+    let server = serve(host, ServerConfig::new()).await;
     let filler = "f".repeat(8 * 1024);
     let request = upgrade_request(
         "/ws",
@@ -347,9 +404,8 @@ async fn oversized_headers_get_431() {
 }
 
 /// A browser origin must be the request's own host unless listed.
-#[tokio::test]
-async fn foreign_browser_origins_are_refused_by_default() {
-    let server = serve(ServerConfig::new()).await;
+async fn foreign_browser_origins_are_refused_by_default(host: Host) {
+    let server = serve(host, ServerConfig::new()).await;
     let addr = server.addr();
     let foreign = upgrade_request("/ws", &[("Origin", "https://evil.example")]);
     match RawClient::upgrade(addr, &foreign).await.unwrap() {
@@ -392,9 +448,9 @@ async fn foreign_browser_origins_are_refused_by_default() {
 
 /// HTTP routes: a body limit (413), JSON only where JSON is parsed (415),
 /// and a per-address rate limit (429).
-#[tokio::test]
-async fn http_routes_have_a_body_limit_a_media_type_and_a_rate_limit() {
+async fn http_routes_have_a_body_limit_a_media_type_and_a_rate_limit(host: Host) {
     let server = serve(
+        host,
         ServerConfig::new()
             .max_body_size(1024)
             .http_rate_limit(Some(RateLimit::new(0.5, 6))),
@@ -432,9 +488,8 @@ async fn http_routes_have_a_body_limit_a_media_type_and_a_rate_limit() {
 
 /// Events sent before shutdown reach their sockets before the 1001 close;
 /// once shutdown has begun, HTTP routes answer 503.
-#[tokio::test]
-async fn events_sent_before_shutdown_are_delivered_before_1001() {
-    let server = serve(ServerConfig::new()).await;
+async fn events_sent_before_shutdown_are_delivered_before_1001(host: Host) {
+    let server = serve(host, ServerConfig::new()).await;
     let layer = server.layer().clone();
     let mut client = server.connect("/ws").await.unwrap();
     client.send_message(&Ping).await.unwrap();
@@ -454,9 +509,8 @@ async fn events_sent_before_shutdown_are_delivered_before_1001() {
 
 /// An HTTP route in progress when shutdown begins finishes, and the event
 /// it sends reaches the socket before the 1001 close.
-#[tokio::test]
-async fn a_route_in_progress_at_shutdown_still_delivers_its_event() {
-    let server = serve(ServerConfig::new()).await;
+async fn a_route_in_progress_at_shutdown_still_delivers_its_event(host: Host) {
+    let server = serve(host, ServerConfig::new()).await;
     let addr = server.addr();
     let mut client = server.connect("/ws").await.unwrap();
     client.send_message(&Ping).await.unwrap();
@@ -480,9 +534,9 @@ async fn a_route_in_progress_at_shutdown_still_delivers_its_event() {
 
 /// One member's burst of broadcasts is charged to it: it is slowed down,
 /// and a member reading as fast as it can is never closed as too slow.
-#[tokio::test]
-async fn a_broadcast_burst_throttles_its_sender_not_the_readers() {
+async fn a_broadcast_burst_throttles_its_sender_not_the_readers(host: Host) {
     let server = serve(
+        host,
         ServerConfig::new()
             .rate_limit(None)
             .outbound_queue_bytes(256 * 1024)
@@ -540,7 +594,7 @@ fn the_open_file_limit_is_raised() {
     rlimit::setrlimit(rlimit::Resource::NOFILE, 1024, hard).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let server = serve(ServerConfig::new().max_connections(100)).await;
+        let server = serve(Host::Standalone, ServerConfig::new().max_connections(100)).await;
         // Started: the limit is raised before the first accept.
         let _client = Communicator::connect_tcp(server.addr(), "/ws")
             .await

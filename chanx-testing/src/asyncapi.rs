@@ -1,11 +1,9 @@
 //! Checks for an app's AsyncAPI document.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use chanx_core::Router;
 use chanx_core::asyncapi::check_examples;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Asserts that the file at `committed` holds `router`'s current AsyncAPI
 /// document, and that every documented example decodes into its Rust type.
@@ -36,28 +34,6 @@ pub fn assert_asyncapi_current(router: &Router, committed: impl AsRef<Path>, ref
     }
 }
 
-/// A minimal HTTP/1.1 GET; returns the status and the body.
-///
-/// # Errors
-///
-/// The connection fails or the response is not HTTP.
-pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let status = response
-        .get(9..12)
-        .and_then(|status| status.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
 /// Asserts that a server running `router` serves, at `GET /asyncapi.json`,
 /// the document [`Router::asyncapi_json`] gives (with configured servers,
 /// byte for byte).
@@ -70,7 +46,7 @@ pub async fn assert_asyncapi_served(router: Router) {
     let server = crate::TestServer::start(router)
         .await
         .unwrap_or_else(|error| panic!("cannot start a test server: {error}"));
-    let (status, body) = http_get(server.addr(), "/asyncapi.json")
+    let (status, body) = crate::http_get(server.addr(), "/asyncapi.json")
         .await
         .unwrap_or_else(|error| panic!("GET /asyncapi.json failed: {error}"));
     assert_eq!(status, 200, "GET /asyncapi.json");

@@ -38,12 +38,14 @@ use std::time::Duration;
 
 mod asyncapi;
 mod capture;
+mod http_client;
 mod process;
 pub mod raw;
 mod redis_server;
 
-pub use asyncapi::{assert_asyncapi_current, assert_asyncapi_served, http_get};
+pub use asyncapi::{assert_asyncapi_current, assert_asyncapi_served};
 pub use capture::{CaptureLayer, Captured};
+pub use http_client::{http_get, http_request};
 pub use process::ServerProcess;
 pub use redis_server::{RedisServer, RedisServerError};
 
@@ -52,6 +54,8 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+#[cfg(feature = "axum")]
+use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -655,6 +659,56 @@ impl TestServer {
         let task = tokio::spawn(server.serve_with_shutdown(router, async {
             let _ = stopped.await;
         }));
+        Ok(Self {
+            addr,
+            layer,
+            stop,
+            task,
+        })
+    }
+
+    /// Binds `127.0.0.1:0` and serves `router` through `axum::serve`, as
+    /// an axum app would ([`Router::into_axum`], with the client address
+    /// from `ConnectInfo`); [`TestServer::stop`] shuts it down as the
+    /// axum documentation of chanx shows (chanx's sockets close with
+    /// 1001, then axum stops).
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot be bound.
+    #[cfg(feature = "axum")]
+    pub async fn start_axum(router: Router) -> std::io::Result<Self> {
+        let shutdown = router.shutdown_handle();
+        let layer = router.layer().clone();
+        Self::start_axum_app(router.into_axum(), shutdown, layer).await
+    }
+
+    /// Binds `127.0.0.1:0` and serves an axum `app` (with a chanx router
+    /// merged in) through `axum::serve`. `shutdown` is the chanx router's
+    /// handle, run when the server stops; `layer` is its channel layer
+    /// (what [`TestServer::layer`] returns).
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot be bound.
+    #[cfg(feature = "axum")]
+    pub async fn start_axum_app(
+        app: axum::Router,
+        shutdown: chanx_core::ShutdownHandle,
+        layer: chanx_core::Layer,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+            shutdown.shutdown().await;
+        });
+        let task = tokio::spawn(std::future::IntoFuture::into_future(serve));
         Ok(Self {
             addr,
             layer,

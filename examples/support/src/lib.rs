@@ -100,6 +100,41 @@ pub async fn run(name: &str, app: Router) -> ExitCode {
 
 /// [`run`] with server settings other than the defaults.
 pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> ExitCode {
+    let (addr, app) = match setup(name, app.with_config(config)).await {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let server = match Server::bind(addr).await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("{name}: cannot listen on {addr}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = server.local_addr().unwrap_or(addr);
+    for (path, channel) in app.routes() {
+        tracing::info!("{name}: ws://{addr}{path} ({})", channel.name);
+    }
+    match server.serve(app).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: server failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything [`run`] does before serving, for a binary that serves the
+/// router itself (inside an axum app, say): parses the command line, sets
+/// up logging, writes the AsyncAPI document when asked, and connects the
+/// chosen channel layer. Returns the address to listen on and the router
+/// with its layer, or the exit code to end with (after `--emit-asyncapi`,
+/// or a bad argument).
+///
+/// # Errors
+///
+/// The exit code, once the reason is printed.
+pub async fn setup(name: &str, app: Router) -> Result<(SocketAddr, Router), ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -110,13 +145,12 @@ pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> E
         Ok(options) => options,
         Err(message) => {
             eprintln!("{name}: {message}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     if let Some(path) = &options.emit_asyncapi {
-        return emit_asyncapi(name, &app, path);
+        return Err(emit_asyncapi(name, &app, path));
     }
-    let app = app.with_config(config);
     let app = match &options.layer {
         LayerChoice::Memory => app,
         LayerChoice::Redis(url) => {
@@ -130,29 +164,12 @@ pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> E
                 }
                 Err(error) => {
                     eprintln!("{name}: cannot use Redis at {shown}: {error}");
-                    return ExitCode::FAILURE;
+                    return Err(ExitCode::FAILURE);
                 }
             }
         }
     };
-    let server = match Server::bind(options.addr).await {
-        Ok(server) => server,
-        Err(error) => {
-            eprintln!("{name}: cannot listen on {}: {error}", options.addr);
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = server.local_addr().unwrap_or(options.addr);
-    for (path, channel) in app.routes() {
-        tracing::info!("{name}: ws://{addr}{path} ({})", channel.name);
-    }
-    match server.serve(app).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{name}: server failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    Ok((options.addr, app))
 }
 
 /// Writes `app`'s AsyncAPI document to `path` (`-`: standard output).
