@@ -60,7 +60,7 @@ mod redis;
 pub use hub::{Hub, Inbox, InboxClosed, LayerStats};
 pub use memory::MemoryLayer;
 #[cfg(feature = "redis")]
-pub use redis::{RedisLayer, RedisLayerConfig};
+pub use redis::{RedisLayer, RedisLayerConfig, RedisUnavailable};
 
 /// The longest group name, as in Django Channels.
 pub const MAX_GROUP_NAME_LEN: usize = 99;
@@ -281,10 +281,12 @@ pub enum LayerError {
     /// A group name was not allowed.
     #[error(transparent)]
     InvalidGroup(#[from] InvalidGroupName),
-    /// The backend (for example Redis) could not be reached; the layer keeps
-    /// reconnecting, so a later send may succeed.
+    /// The backend (for example Redis) could not be reached or did not
+    /// answer in time; the layer keeps reconnecting, so a later send may
+    /// succeed. The source is the backend's error (for Redis, a
+    /// `redis::RedisError` or a `RedisUnavailable`).
     #[error("channel layer backend unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::BoxError),
     /// A send to several groups failed for these groups (the others got
     /// it); each with its own error.
     #[error("the send failed for {}", describe_failures(.0))]

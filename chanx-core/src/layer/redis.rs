@@ -230,8 +230,31 @@ impl RedisLayer {
     }
 }
 
+/// Why the Redis layer could not do what was asked, when Redis itself
+/// reported no error: the source of [`LayerError::Unavailable`] in those
+/// cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisUnavailable {
+    /// The layer's subscriber task has stopped (the layer is being dropped).
+    #[error("the Redis subscriber has stopped")]
+    SubscriberStopped,
+    /// Redis did not confirm a subscription in time.
+    #[error("Redis did not confirm the subscription within {0:?}")]
+    NotConfirmed(Duration),
+    /// Redis is unreachable and the layer is reconnecting.
+    #[error("Redis is unreachable; the layer is reconnecting")]
+    Reconnecting,
+}
+
+impl From<RedisUnavailable> for LayerError {
+    fn from(reason: RedisUnavailable) -> Self {
+        Self::Unavailable(Box::new(reason))
+    }
+}
+
 fn unavailable(error: redis::RedisError) -> LayerError {
-    LayerError::Unavailable(error.to_string())
+    LayerError::Unavailable(Box::new(error))
 }
 
 impl Inner {
@@ -276,18 +299,12 @@ impl Inner {
             .send(Control::Subscribe(group.clone(), ack))
             .is_err()
         {
-            return Err(LayerError::Unavailable(
-                "the Redis subscriber has stopped".to_owned(),
-            ));
+            return Err(RedisUnavailable::SubscriberStopped.into());
         }
         match tokio::time::timeout(SUBSCRIBE_WAIT, acked).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(LayerError::Unavailable(
-                "the Redis subscriber has stopped".to_owned(),
-            )),
-            Err(_) => Err(LayerError::Unavailable(format!(
-                "Redis did not confirm the subscription within {SUBSCRIBE_WAIT:?}"
-            ))),
+            Ok(Err(_)) => Err(RedisUnavailable::SubscriberStopped.into()),
+            Err(_) => Err(RedisUnavailable::NotConfirmed(SUBSCRIBE_WAIT).into()),
         }
     }
 
@@ -421,9 +438,7 @@ async fn refuse_joins_for(control: &mut mpsc::UnboundedReceiver<Control>, wait: 
             () = &mut sleep => return true,
             request = control.recv() => match request {
                 Some(Control::Subscribe(_, ack)) => {
-                    let _ = ack.send(Err(LayerError::Unavailable(
-                        "Redis is unreachable; the layer is reconnecting".to_owned(),
-                    )));
+                    let _ = ack.send(Err(RedisUnavailable::Reconnecting.into()));
                 }
                 Some(Control::Unsubscribe(_)) => {}
                 None => return false,
@@ -565,7 +580,7 @@ async fn subscriber(
 }
 
 fn unavailable_ref(error: &redis::RedisError) -> LayerError {
-    LayerError::Unavailable(error.to_string())
+    LayerError::Unavailable(Box::new(error.clone()))
 }
 
 impl ChannelLayer for RedisLayer {

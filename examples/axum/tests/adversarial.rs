@@ -148,4 +148,3 @@ async fn another_sites_page_cannot_open_a_socket_or_announce() {
     .unwrap();
     assert_eq!(status, 401);
 }
-
