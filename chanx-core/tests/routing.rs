@@ -372,3 +372,32 @@ async fn in_process_connections_take_the_same_path() {
         Item { id: 1, peer: true }
     );
 }
+
+/// `into_service()` mounted by hand: `route_service` at the path chanx
+/// routes, and `nest_service` under a prefix (axum strips it, so the chanx
+/// router routes the inner path).
+#[tokio::test]
+async fn the_service_mounts_with_route_service_and_nest_service() {
+    let echo = Router::new().route::<Echo>("/echo").into_service();
+    let nested = Router::new().route::<Echo>("/inner/{n}").into_service();
+    let app = ::axum::Router::new()
+        .route_service("/echo", echo)
+        .nest_service("/nested", nested);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { ::axum::serve(listener, app).await });
+    for path in ["/echo", "/nested/inner/3"] {
+        let mut client = Communicator::connect_tcp(addr, path).await.unwrap();
+        client.send_message(&Ping).await.unwrap();
+        assert_eq!(
+            client.receive_message::<Pong>().await.unwrap(),
+            Pong,
+            "{path}"
+        );
+        client.disconnect().await.unwrap();
+    }
+    match Communicator::connect_tcp(addr, "/nested/elsewhere").await {
+        Err(ConnectError::Refused { status, .. }) => assert_eq!(status, 404),
+        other => panic!("expected 404, got {other:?}"),
+    }
+}
