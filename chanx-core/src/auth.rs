@@ -1,34 +1,46 @@
-//! Authentication and permissions for consumers.
+//! Authentication and permissions for consumers, as Django REST
+//! framework users know them.
 //!
-//! A consumer names its [`Authenticator`] with
-//! `#[channel(authenticator = MyAuth)]`, and the application registers one
-//! instance with [`Router::with_authenticator`](crate::Router::with_authenticator).
-//! When a client connects, before any of its frames is read:
+//! A consumer names its authenticators with
+//! `#[channel(authenticator = A)]` or `#[channel(authenticators = [A, B])]`,
+//! and the application registers one instance of each with
+//! [`Router::with_authenticator`](crate::Router::with_authenticator). When a
+//! client connects, before any of its frames is read:
 //!
-//! 1. the authenticator checks the upgrade request (path parameters, query,
-//!    headers, cookies, shared state) and yields an identity or an
-//!    [`AuthError`];
+//! 1. the authenticators are tried in order: the first that finds its
+//!    credentials and accepts them gives the identity; one that finds none
+//!    ([`Ok(None)`](Authenticator::authenticate)) passes to the next; one
+//!    that refuses them stops the chain. With no credentials at all the
+//!    connection is anonymous, and the permissions decide;
 //! 2. the channel's permissions (`#[channel(permissions = [IsAuthenticated])]`)
-//!    run in order;
+//!    run in order. A consumer with authenticators and no `permissions`
+//!    requires [`IsAuthenticated`] (say `permissions = [AllowAny]` to let
+//!    anonymous clients in);
 //! 3. on success the client gets
-//!    `{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":…}}`,
+//!    `{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":{"detail":"OK"}}}`
+//!    (Chanx's frame; [`Settings::send_authentication_message`](crate::Settings::send_authentication_message)),
 //!    the identity is available to every hook and handler through
 //!    [`Context::identity`](crate::Context::identity), and the hooks run;
-//! 4. on failure it gets the same frame with the status (401, 403…) and the
-//!    connection closes with `4000 + status` (4401, 4403), as Chanx does.
+//! 4. on failure it gets the same frame with the status and
+//!    `{"detail": …}`, and the connection closes with `4000 + status`
+//!    (4401, 4403), as Chanx does. As in DRF, "not authenticated" is 401
+//!    when the first authenticator has a `WWW-Authenticate` scheme
+//!    ([`Authenticator::www_authenticate`]: bearer and token
+//!    authentication do) and 403 otherwise (session cookies).
 //!
-//! Frames a client sends meanwhile wait: nothing is dispatched as an
-//! anonymous user. A `#[ws_handler(permission = P)]` is checked before each
-//! frame it would handle; a denial answers with an error frame (status 403 or
-//! the permission's own) and the connection stays open.
+//! Frames a client sends meanwhile wait: nothing is dispatched before the
+//! checks pass. A `#[ws_handler(permission = P)]` is checked before each
+//! frame it would handle; a denial answers with an error frame (status 403
+//! or the permission's own) and the connection stays open.
 //!
 //! Object-level permissions load the object a connection is about (a room
 //! named by a path parameter, from shared state) and check the identity
 //! against it; see [`Permission`].
 
 use std::future::Future;
+use std::sync::Arc;
 
-use http::header;
+use http::{Extensions, header};
 use serde_json::Value;
 
 use crate::context::Context;
@@ -92,12 +104,13 @@ impl Credential {
 pub struct Authenticated<I> {
     /// Who the client is.
     pub identity: I,
-    /// What to tell the client in the authentication frame's `data`.
+    /// What to tell the client in the authentication frame's `data`
+    /// (`{"detail": "OK"}` when `None`, as Chanx sends).
     pub data: Option<Value>,
 }
 
 impl<I> Authenticated<I> {
-    /// Authenticated as `identity`, with no `data` for the client.
+    /// Authenticated as `identity`; the client gets `{"detail": "OK"}`.
     pub fn new(identity: I) -> Self {
         Self {
             identity,
@@ -192,11 +205,11 @@ pub(crate) fn status_text(status: u16) -> &'static str {
 /// impl Authenticator for DemoKey {
 ///     type Identity = String;
 ///
-///     async fn authenticate(&self, ctx: &Context) -> Result<Authenticated<String>, AuthError> {
+///     async fn authenticate(&self, ctx: &Context) -> Result<Option<Authenticated<String>>, AuthError> {
 ///         match ctx.query_param("key").as_deref() {
-///             Some("let-me-in") => Ok(Authenticated::new("demo".to_owned())),
+///             Some("let-me-in") => Ok(Some(Authenticated::new("demo".to_owned()))),
 ///             Some(_) => Err(AuthError::unauthorized("Invalid key.")),
-///             None => Err(AuthError::unauthorized("Authentication credentials were not provided.")),
+///             None => Ok(None), // no key: the next authenticator, or anonymous
 ///         }
 ///     }
 ///
@@ -212,20 +225,165 @@ pub trait Authenticator: Send + Sync + 'static {
 
     /// Checks the upgrade request behind `ctx`.
     ///
+    /// `Ok(Some(_))`: authenticated. `Ok(None)`: the request carries no
+    /// credentials of this kind (the next authenticator is tried; with none
+    /// left the connection is anonymous and the permissions decide).
+    ///
     /// # Errors
     ///
-    /// [`AuthError`] with the status to report (401 for missing or bad
-    /// credentials, 403 for a known client that may not connect).
+    /// [`AuthError`] when credentials are present but wrong (401), or the
+    /// client may not connect at all (403): the chain stops there.
     fn authenticate(
         &self,
         ctx: &Context,
-    ) -> impl Future<Output = Result<Authenticated<Self::Identity>, AuthError>> + Send;
+    ) -> impl Future<Output = Result<Option<Authenticated<Self::Identity>>, AuthError>> + Send;
+
+    /// The `WWW-Authenticate` scheme this authenticator answers a missing
+    /// login with (DRF's `authenticate_header`), if any. When the first
+    /// authenticator of a consumer has none, a "not authenticated" refusal
+    /// is reported as 403 rather than 401, as DRF does.
+    fn www_authenticate(&self) -> Option<&str> {
+        None
+    }
 
     /// The credentials this authenticator reads, for documentation.
     fn credentials(&self) -> Vec<Credential> {
         Vec::new()
     }
 }
+
+/// The authenticators of a consumer, tried in order: `()`, `(A,)`,
+/// `(A, B)`, up to four, all with the same identity type (a mismatch is a
+/// compile error). Generated by `#[channel]`; not implemented by hand.
+#[diagnostic::on_unimplemented(
+    message = "the authenticators of a channel must share one identity type",
+    note = "each authenticator in `authenticators = [...]` must have the same `Identity`"
+)]
+pub trait Authenticators: Send + Sync + 'static {
+    /// The identity the chain yields.
+    type Identity: Send + Sync + 'static;
+
+    /// How many authenticators there are.
+    const COUNT: usize;
+
+    /// The authenticators that are not registered on the router.
+    fn missing(registry: &Extensions) -> Vec<&'static str>;
+
+    /// Runs the chain: the first authenticator that authenticates wins; one
+    /// that refuses stops it; `Ok(None)` when none found credentials.
+    fn authenticate<'a>(
+        registry: &'a Extensions,
+        ctx: &'a Context,
+    ) -> impl Future<Output = Result<Option<Authenticated<Self::Identity>>, AuthError>> + Send + 'a;
+
+    /// Whether the first authenticator has a `WWW-Authenticate` scheme.
+    fn challenges(registry: &Extensions) -> bool;
+
+    /// Every authenticator's credentials, for documentation.
+    fn credentials(registry: &Extensions) -> Vec<Credential>;
+}
+
+/// The identity type of consumer `C`'s authenticators.
+pub type Identity<C> = <<C as crate::Consumer>::Authenticators as Authenticators>::Identity;
+
+impl Authenticators for () {
+    type Identity = ();
+
+    const COUNT: usize = 0;
+
+    fn missing(_: &Extensions) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    async fn authenticate(
+        _: &Extensions,
+        _: &Context,
+    ) -> Result<Option<Authenticated<()>>, AuthError> {
+        Ok(None)
+    }
+
+    fn challenges(_: &Extensions) -> bool {
+        false
+    }
+
+    fn credentials(_: &Extensions) -> Vec<Credential> {
+        Vec::new()
+    }
+}
+
+fn registered<A: Authenticator>(registry: &Extensions) -> Result<&A, AuthError> {
+    registry.get::<Arc<A>>().map(|a| &**a).ok_or_else(|| {
+        tracing::error!(
+            authenticator = std::any::type_name::<A>(),
+            "authenticator not registered: call Router::with_authenticator"
+        );
+        AuthError::new(500, "Server misconfigured.")
+    })
+}
+
+macro_rules! authenticators {
+    ($count:expr; $first:ident $(, $rest:ident)*) => {
+        impl<$first: Authenticator $(, $rest: Authenticator<Identity = $first::Identity>)*>
+            Authenticators for ($first, $($rest,)*)
+        {
+            type Identity = $first::Identity;
+
+            const COUNT: usize = $count;
+
+            fn missing(registry: &Extensions) -> Vec<&'static str> {
+                let mut missing = Vec::new();
+                if registry.get::<Arc<$first>>().is_none() {
+                    missing.push(std::any::type_name::<$first>());
+                }
+                $(
+                    if registry.get::<Arc<$rest>>().is_none() {
+                        missing.push(std::any::type_name::<$rest>());
+                    }
+                )*
+                missing
+            }
+
+            async fn authenticate(
+                registry: &Extensions,
+                ctx: &Context,
+            ) -> Result<Option<Authenticated<Self::Identity>>, AuthError> {
+                if let Some(found) = registered::<$first>(registry)?.authenticate(ctx).await? {
+                    return Ok(Some(found));
+                }
+                $(
+                    if let Some(found) = registered::<$rest>(registry)?.authenticate(ctx).await? {
+                        return Ok(Some(found));
+                    }
+                )*
+                Ok(None)
+            }
+
+            fn challenges(registry: &Extensions) -> bool {
+                registry
+                    .get::<Arc<$first>>()
+                    .is_some_and(|first| first.www_authenticate().is_some())
+            }
+
+            fn credentials(registry: &Extensions) -> Vec<Credential> {
+                let mut out = Vec::new();
+                if let Some(a) = registry.get::<Arc<$first>>() {
+                    out.extend(a.credentials());
+                }
+                $(
+                    if let Some(a) = registry.get::<Arc<$rest>>() {
+                        out.extend(a.credentials());
+                    }
+                )*
+                out
+            }
+        }
+    };
+}
+
+authenticators!(1; A);
+authenticators!(2; A, B);
+authenticators!(3; A, B, C);
+authenticators!(4; A, B, C, D);
 
 /// The authenticator of consumers that name none: everyone is anonymous.
 #[derive(Debug, Clone, Copy, Default)]
@@ -234,8 +392,8 @@ pub struct NoAuthenticator;
 impl Authenticator for NoAuthenticator {
     type Identity = ();
 
-    async fn authenticate(&self, _ctx: &Context) -> Result<Authenticated<()>, AuthError> {
-        Ok(Authenticated::new(()))
+    async fn authenticate(&self, _ctx: &Context) -> Result<Option<Authenticated<()>>, AuthError> {
+        Ok(None)
     }
 }
 
@@ -266,7 +424,7 @@ impl Authenticator for NoAuthenticator {
 ///         let rooms = ctx.state::<Rooms>().ok_or_else(|| Denied::forbidden("no rooms"))?;
 ///         let room = ctx.param("room").unwrap_or_default();
 ///         let members = rooms.0.get(room).ok_or_else(|| Denied::not_found("No such room."))?;
-///         let user = ctx.identity::<String>().ok_or_else(|| Denied::unauthorized("Not authenticated."))?;
+///         let user = ctx.identity_as::<String>().ok_or_else(|| Denied::unauthorized("Not authenticated."))?;
 ///         if members.contains(user) { Ok(()) } else { Err(Denied::forbidden("You are not a member of this room.")) }
 ///     }
 /// }
@@ -284,7 +442,20 @@ pub trait Permission: 'static {
     fn check(ctx: &Context) -> impl Future<Output = Result<(), Denied>> + Send;
 }
 
-/// Allows authenticated connections only.
+/// Allows every connection, anonymous ones included (DRF's `AllowAny`):
+/// `#[channel(authenticator = A, permissions = [AllowAny])]` lets clients
+/// without credentials in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAny;
+
+impl Permission for AllowAny {
+    async fn check(_ctx: &Context) -> Result<(), Denied> {
+        Ok(())
+    }
+}
+
+/// Allows authenticated connections only; implied for a consumer that names
+/// authenticators and no permissions.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IsAuthenticated;
 
@@ -313,8 +484,13 @@ pub trait TokenVerifier: Send + Sync + 'static {
     ) -> impl Future<Output = Option<Self::Identity>> + Send;
 }
 
-/// Token authentication: `Authorization: Bearer <token>` or `?token=<token>`,
-/// checked by a [`TokenVerifier`].
+/// Token authentication: `Authorization: Bearer <token>` or
+/// `Authorization: Token <token>` (DRF's `TokenAuthentication`), or
+/// `?token=<token>` for browsers, checked by a [`TokenVerifier`].
+///
+/// No token, or an `Authorization` header with another scheme, is "no
+/// credentials" (the next authenticator is tried); a wrong token is 401
+/// `Invalid token.`, with DRF's messages for malformed headers.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -332,28 +508,47 @@ pub trait TokenVerifier: Send + Sync + 'static {
 /// }
 ///
 /// let tokens = Tokens(HashMap::from([("secret".to_owned(), "alice".to_owned())]));
-/// let app = Router::new().with_authenticator(BearerToken::new(tokens));
+/// // DRF's header only: `Authorization: Token secret`.
+/// let app = Router::new().with_authenticator(BearerToken::new(tokens).keyword("Token"));
 /// # let _ = app;
 /// ```
 #[derive(Debug)]
 pub struct BearerToken<V> {
     verifier: V,
-    query_param: String,
+    keywords: Vec<String>,
+    query_param: Option<String>,
 }
 
 impl<V: TokenVerifier> BearerToken<V> {
-    /// Reads the token from `Authorization: Bearer` or `?token=`.
+    /// Reads the token from `Authorization: Bearer …` or
+    /// `Authorization: Token …`, or `?token=`.
     pub fn new(verifier: V) -> Self {
         Self {
             verifier,
-            query_param: "token".to_owned(),
+            keywords: vec!["Bearer".to_owned(), "Token".to_owned()],
+            query_param: Some("token".to_owned()),
         }
+    }
+
+    /// Accepts only the scheme `keyword` in `Authorization` (compared
+    /// without case), as DRF's `TokenAuthentication.keyword`.
+    #[must_use]
+    pub fn keyword(mut self, keyword: impl Into<String>) -> Self {
+        self.keywords = vec![keyword.into()];
+        self
     }
 
     /// Reads the query parameter `name` instead of `token`.
     #[must_use]
     pub fn query_param(mut self, name: impl Into<String>) -> Self {
-        self.query_param = name.into();
+        self.query_param = Some(name.into());
+        self
+    }
+
+    /// Reads the `Authorization` header only, never the query string.
+    #[must_use]
+    pub fn header_only(mut self) -> Self {
+        self.query_param = None;
         self
     }
 
@@ -362,51 +557,78 @@ impl<V: TokenVerifier> BearerToken<V> {
         &self.verifier
     }
 
-    fn token(&self, ctx: &Context) -> Option<String> {
-        let header = ctx
-            .header(header::AUTHORIZATION)
-            .and_then(|value| {
-                let value = value.to_str().ok()?;
-                let (scheme, token) = value.trim().split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim().to_owned())
-            })
-            .filter(|token| !token.is_empty());
-        match header {
-            Some(token) => Some(token),
-            None => ctx
-                .query_param(&self.query_param)
-                .filter(|token| !token.is_empty())
-                .map(std::borrow::Cow::into_owned),
+    /// The token, `None` when there is none of ours; an error for a
+    /// malformed header of our scheme.
+    fn token(&self, ctx: &Context) -> Result<Option<String>, AuthError> {
+        if let Some(value) = ctx.header(header::AUTHORIZATION) {
+            let Ok(value) = value.to_str() else {
+                return Err(AuthError::unauthorized(
+                    "Invalid token header. Token string should not contain invalid characters.",
+                ));
+            };
+            let mut words = value.split_whitespace();
+            let scheme = words.next().unwrap_or_default();
+            if self
+                .keywords
+                .iter()
+                .any(|keyword| keyword.eq_ignore_ascii_case(scheme))
+            {
+                let token = words.next();
+                if words.next().is_some() {
+                    return Err(AuthError::unauthorized(
+                        "Invalid token header. Token string should not contain spaces.",
+                    ));
+                }
+                return match token {
+                    Some(token) => Ok(Some(token.to_owned())),
+                    None => Err(AuthError::unauthorized(
+                        "Invalid token header. No credentials provided.",
+                    )),
+                };
+            }
         }
+        Ok(self.query_param.as_ref().and_then(|name| {
+            ctx.query_param(name)
+                .filter(|token| !token.is_empty())
+                .map(std::borrow::Cow::into_owned)
+        }))
     }
 }
 
 impl<V: TokenVerifier> Authenticator for BearerToken<V> {
     type Identity = V::Identity;
 
-    async fn authenticate(&self, ctx: &Context) -> Result<Authenticated<V::Identity>, AuthError> {
-        let Some(token) = self.token(ctx) else {
-            return Err(AuthError::unauthorized(
-                "Authentication credentials were not provided.",
-            ));
+    async fn authenticate(
+        &self,
+        ctx: &Context,
+    ) -> Result<Option<Authenticated<V::Identity>>, AuthError> {
+        let Some(token) = self.token(ctx)? else {
+            return Ok(None);
         };
         match self.verifier.verify(&token, ctx).await {
-            Some(identity) => Ok(Authenticated::new(identity)),
+            Some(identity) => Ok(Some(Authenticated::new(identity))),
             None => Err(AuthError::unauthorized("Invalid token.")),
         }
     }
 
+    fn www_authenticate(&self) -> Option<&str> {
+        self.keywords.first().map(String::as_str)
+    }
+
     fn credentials(&self) -> Vec<Credential> {
-        vec![
-            Credential::http("bearer", "A bearer token in the Authorization header"),
-            Credential::new(
-                self.query_param.clone(),
+        let schemes = self.keywords.join(" or ");
+        let mut credentials = vec![Credential::http(
+            "bearer",
+            format!("A token in the Authorization header: {schemes} <token>"),
+        )];
+        if let Some(name) = &self.query_param {
+            credentials.push(Credential::new(
+                name.clone(),
                 CredentialLocation::Query,
                 "The same token as a query parameter, for browsers",
-            ),
-        ]
+            ));
+        }
+        credentials
     }
 }
 
@@ -452,16 +674,16 @@ impl<L: SessionLookup> SessionCookie<L> {
 impl<L: SessionLookup> Authenticator for SessionCookie<L> {
     type Identity = L::Identity;
 
-    async fn authenticate(&self, ctx: &Context) -> Result<Authenticated<L::Identity>, AuthError> {
+    /// No cookie, or an unknown or expired session, is anonymous (as
+    /// Django's session authentication does); the permissions decide.
+    async fn authenticate(
+        &self,
+        ctx: &Context,
+    ) -> Result<Option<Authenticated<L::Identity>>, AuthError> {
         let Some(id) = ctx.cookie(&self.cookie) else {
-            return Err(AuthError::unauthorized(
-                "Authentication credentials were not provided.",
-            ));
+            return Ok(None);
         };
-        match self.lookup.lookup(&id, ctx).await {
-            Some(identity) => Ok(Authenticated::new(identity)),
-            None => Err(AuthError::unauthorized("Invalid or expired session.")),
-        }
+        Ok(self.lookup.lookup(&id, ctx).await.map(Authenticated::new))
     }
 
     fn credentials(&self) -> Vec<Credential> {

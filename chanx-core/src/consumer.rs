@@ -9,7 +9,7 @@ use std::future::Future;
 
 use serde_json::value::RawValue;
 
-use crate::auth::{AuthError, Authenticator, Denied};
+use crate::auth::{AuthError, Authenticators, Denied};
 use crate::context::Context;
 use crate::message::{Message, MessageMeta, encode};
 use crate::wire::{Envelope, FrameError};
@@ -33,12 +33,9 @@ pub trait Consumer: Sized + Send + 'static {
     /// Per-consumer protocol settings.
     const CONFIG: ConsumerConfig;
 
-    /// The authenticator (`#[channel(authenticator = …)]`), or
-    /// [`NoAuthenticator`](crate::auth::NoAuthenticator).
-    type Authenticator: Authenticator;
-
-    /// Whether the consumer names an authenticator.
-    const AUTHENTICATED: bool;
+    /// The authenticators, tried in order (`#[channel(authenticator = A)]`
+    /// is `(A,)`, `authenticators = [A, B]` is `(A, B)`, none is `()`).
+    type Authenticators: Authenticators;
 
     /// Runs the channel's permissions (`#[channel(permissions = […])]`) in
     /// order.
@@ -48,6 +45,11 @@ pub trait Consumer: Sized + Send + 'static {
     /// Builds the consumer for a new connection (the `#[on_connect]` hook, or
     /// `Default::default()`).
     fn connect(ctx: &Context) -> impl Future<Output = Result<Self, Reject>> + Send;
+
+    /// The groups of this connection beyond the declared ones (the
+    /// `#[build_groups]` hook), computed once it is authenticated and built,
+    /// before it joins them all.
+    fn build_groups(&self, ctx: &Context) -> impl Future<Output = GroupsOutcome> + Send;
 
     /// Runs once the connection is established and authenticated (the
     /// `#[post_authentication]` hook); it may send messages.
@@ -101,10 +103,50 @@ impl HookOutcome {
     }
 }
 
+/// What a `#[build_groups]` hook produced: group names, or its error.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct GroupsOutcome(pub(crate) Result<Vec<String>, BoxError>);
+
+impl GroupsOutcome {
+    /// Wraps the return value of a `#[build_groups]` hook.
+    pub fn new<R: IntoGroups>(value: R) -> Self {
+        Self(value.into_groups())
+    }
+}
+
+/// What a `#[build_groups]` hook may return: group names (`Vec<String>`,
+/// `Vec<&str>`, `Vec<GroupName>`…) or a `Result` of them.
+#[diagnostic::on_unimplemented(
+    message = "a `#[build_groups]` hook must return `Vec<String>` (or any collection of names) or a `Result` of one"
+)]
+pub trait IntoGroups: Send {
+    /// The names.
+    ///
+    /// # Errors
+    ///
+    /// The hook's own error.
+    fn into_groups(self) -> Result<Vec<String>, BoxError>;
+}
+
+impl<T: ToString + Send> IntoGroups for Vec<T> {
+    fn into_groups(self) -> Result<Vec<String>, BoxError> {
+        Ok(self.iter().map(ToString::to_string).collect())
+    }
+}
+
+impl<T: IntoGroups, E: Into<BoxError> + Send> IntoGroups for Result<T, E> {
+    fn into_groups(self) -> Result<Vec<String>, BoxError> {
+        self.map_err(Into::into)?.into_groups()
+    }
+}
+
 /// Static description of a consumer, read by documentation generators.
 #[non_exhaustive]
 pub struct ChannelMeta {
-    /// The channel name (`#[channel(name = …)]`, default: the type name).
+    /// The channel name (`#[channel(name = …)]`; by default the type name
+    /// without a `Consumer` suffix, in snake_case, as Chanx derives it:
+    /// `RoomChatConsumer` → `room_chat`).
     pub name: &'static str,
     /// The Rust type name.
     pub type_name: &'static str,
@@ -276,60 +318,81 @@ impl fmt::Debug for HandlerMeta {
     }
 }
 
-/// Per-consumer protocol settings, set with `#[channel(...)]`.
+/// Per-consumer protocol settings, set with `#[channel(...)]`; `None`
+/// takes the router's [`Settings`](crate::Settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConsumerConfig {
-    /// Send `{"action":"complete","payload":null}` after every client frame.
-    pub send_completion: bool,
-    /// Send `{"action":"group_complete","payload":null}` after every
-    /// broadcast relayed to the client.
-    pub send_group_complete: bool,
-    /// Send `{"action":"event_complete","payload":null}` after every event
-    /// handled.
-    pub send_event_complete: bool,
-    /// Send the `authentication` frame once the connection is accepted (by
-    /// default: when the consumer has an authenticator or permissions).
-    pub send_authentication: bool,
+    /// `complete`, `group_complete` and `event_complete` frames
+    /// (`#[channel(send_completion)]`).
+    pub send_completion: Option<bool>,
+    /// The `authentication` frame
+    /// (`#[channel(send_authentication_message = false)]`).
+    pub send_authentication_message: Option<bool>,
+    /// camelCase keys on the wire (`#[channel(camelize)]`).
+    pub camelize: Option<bool>,
+    /// Log frames (`#[channel(log_websocket_message)]`).
+    pub log_websocket_message: Option<bool>,
+    /// Actions not logged (`#[channel(log_ignored_actions = [...])]`).
+    pub log_ignored_actions: Option<&'static [&'static str]>,
+    /// Whether the consumer authenticates (names an authenticator or
+    /// permissions): only then is the `authentication` frame sent.
+    pub authenticates: bool,
 }
 
 impl ConsumerConfig {
-    /// The defaults: no completion frames.
+    /// Everything from the router's settings; no authentication.
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            send_completion: false,
-            send_group_complete: false,
-            send_event_complete: false,
-            send_authentication: false,
+            send_completion: None,
+            send_authentication_message: None,
+            camelize: None,
+            log_websocket_message: None,
+            log_ignored_actions: None,
+            authenticates: false,
         }
     }
 
     /// Sets [`ConsumerConfig::send_completion`].
     #[must_use]
-    pub const fn send_completion(mut self, on: bool) -> Self {
+    pub const fn send_completion(mut self, on: Option<bool>) -> Self {
         self.send_completion = on;
         self
     }
 
-    /// Sets [`ConsumerConfig::send_group_complete`].
+    /// Sets [`ConsumerConfig::send_authentication_message`].
     #[must_use]
-    pub const fn send_group_complete(mut self, on: bool) -> Self {
-        self.send_group_complete = on;
+    pub const fn send_authentication_message(mut self, on: Option<bool>) -> Self {
+        self.send_authentication_message = on;
         self
     }
 
-    /// Sets [`ConsumerConfig::send_authentication`].
+    /// Sets [`ConsumerConfig::camelize`].
     #[must_use]
-    pub const fn send_authentication(mut self, on: bool) -> Self {
-        self.send_authentication = on;
+    pub const fn camelize(mut self, on: Option<bool>) -> Self {
+        self.camelize = on;
         self
     }
 
-    /// Sets [`ConsumerConfig::send_event_complete`].
+    /// Sets [`ConsumerConfig::log_websocket_message`].
     #[must_use]
-    pub const fn send_event_complete(mut self, on: bool) -> Self {
-        self.send_event_complete = on;
+    pub const fn log_websocket_message(mut self, on: Option<bool>) -> Self {
+        self.log_websocket_message = on;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::log_ignored_actions`].
+    #[must_use]
+    pub const fn log_ignored_actions(mut self, actions: Option<&'static [&'static str]>) -> Self {
+        self.log_ignored_actions = actions;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::authenticates`].
+    #[must_use]
+    pub const fn authenticates(mut self, on: bool) -> Self {
+        self.authenticates = on;
         self
     }
 }

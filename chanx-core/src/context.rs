@@ -13,10 +13,13 @@ use http::header::AsHeaderName;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::auth::Identity;
 use crate::config::FanoutLimit;
 use crate::connection::FanoutBudget;
+use crate::consumer::Consumer;
 use crate::layer::{ChannelName, GroupName, Layer, LayerError, LayerMessage};
 use crate::message::{Message, encode};
+use crate::settings::FrameLog;
 use crate::ws::CloseCode;
 use crate::ws::outbox::{Outbound, Outbox};
 
@@ -43,6 +46,10 @@ struct Inner {
     headers: RwLock<Arc<HeaderMap>>,
     state: Arc<Extensions>,
     outbox: Arc<Outbox>,
+    /// camelCase and logging of frames, when either is on.
+    frames: Option<Arc<FrameLog>>,
+    /// Whether completion frames are sent.
+    completion: bool,
     fanout: Option<Mutex<FanoutBudget>>,
     close: Mutex<Option<(CloseCode, Utf8Bytes)>>,
     /// Set with `close`, so the per-frame check takes no lock.
@@ -96,6 +103,7 @@ impl Context {
         state: Arc<Extensions>,
         outbox: Arc<Outbox>,
         fanout: Option<FanoutLimit>,
+        settings: &crate::settings::Effective,
     ) -> Self {
         let headers = RwLock::new(Arc::new(std::mem::take(&mut request.headers)));
         Self {
@@ -109,6 +117,8 @@ impl Context {
                 headers,
                 state,
                 outbox,
+                frames: settings.frames.clone(),
+                completion: settings.send_completion,
                 fanout: fanout.map(|limit| Mutex::new(FanoutBudget::new(limit, Instant::now()))),
                 close: Mutex::new(None),
                 closing: AtomicBool::new(false),
@@ -215,19 +225,43 @@ impl Context {
         }
     }
 
-    /// The authenticated identity, if the consumer's authenticator accepted
-    /// this connection and `T` is its identity type.
+    /// The authenticated identity of consumer `C`'s connection, typed by
+    /// its authenticators (`#[channel(authenticator = …)]`): `None` when
+    /// the connection is anonymous. Asking for another type than the
+    /// authenticator's identity is a compile error.
     ///
     /// ```
-    /// # use chanx_core::Context;
-    /// # fn handler(ctx: &Context) {
-    /// if let Some(user) = ctx.identity::<String>() {
-    ///     println!("hello {user}");
-    /// }
+    /// # use chanx_core::{Context, channel, messages::{Ping, Pong}};
+    /// # use chanx_core::auth::{BearerToken, TokenVerifier};
+    /// # struct Tokens;
+    /// # impl TokenVerifier for Tokens {
+    /// #     type Identity = String;
+    /// #     async fn verify(&self, token: &str, _: &Context) -> Option<String> { Some(token.into()) }
     /// # }
+    /// #[derive(Default)]
+    /// struct Greeter;
+    ///
+    /// #[channel(authenticator = BearerToken<Tokens>)]
+    /// impl Greeter {
+    ///     #[ws_handler]
+    ///     async fn ping(&mut self, ctx: &Context, _: Ping) -> Pong {
+    ///         let user: Option<&String> = ctx.identity::<Self>();
+    ///         println!("ping from {user:?}");
+    ///         Pong
+    ///     }
+    /// }
     /// ```
     #[must_use]
-    pub fn identity<T: Send + Sync + 'static>(&self) -> Option<&T> {
+    pub fn identity<C: Consumer>(&self) -> Option<&Identity<C>> {
+        self.identity_as::<Identity<C>>()
+    }
+
+    /// The identity as type `T`, for code that serves several consumers
+    /// (a [`Permission`](crate::auth::Permission)): `None` when the
+    /// connection is anonymous or its identity is another type. Inside a
+    /// consumer, prefer [`Context::identity`].
+    #[must_use]
+    pub fn identity_as<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.inner.identity.get()?.downcast_ref::<T>()
     }
 
@@ -290,6 +324,19 @@ impl Context {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// The group `template` names for this connection, its `{param}`s
+    /// filled in with the route's parameters and encoded as the channel's
+    /// declared groups are: `ctx.group("chat_{room}")` is the group the
+    /// channel's `groups = ["chat_{room}"]` joined.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupTemplateError`](crate::layer::GroupTemplateError) when the
+    /// route has no such parameter, or the template is malformed.
+    pub fn group(&self, template: &str) -> Result<GroupName, crate::layer::GroupTemplateError> {
+        crate::group::expand(template, |name| self.param(name))
     }
 
     /// A route parameter parsed as `T`, as in `ctx.param_as::<u64>("id")`.
@@ -407,11 +454,71 @@ impl Context {
     }
 
     pub(crate) async fn send_frame(&self, frame: Utf8Bytes) -> Result<(), SendError> {
+        let frame = self.outgoing(frame);
         self.inner
             .outbox
             .push(Outbound::Text(frame))
             .await
             .map_err(|_| SendError)
+    }
+
+    /// Whether completion frames are sent on this connection.
+    pub(crate) fn completion(&self) -> bool {
+        self.inner.completion
+    }
+
+    /// A frame on its way out: logged, and its keys camelized, when this
+    /// consumer asks for it.
+    pub(crate) fn outgoing(&self, frame: Utf8Bytes) -> Utf8Bytes {
+        let Some(frames) = &self.inner.frames else {
+            return frame;
+        };
+        let action = crate::settings::action_of(frame.as_str());
+        if frames.logs(action) {
+            tracing::info!(
+                target: "chanx::frames",
+                connection = self.inner.id.get(),
+                action,
+                bytes = frame.len(),
+                "websocket sent"
+            );
+        }
+        if frames.camelize {
+            match crate::case::camelize_frame(frame.as_str()) {
+                Some(camel) => Utf8Bytes::from(camel),
+                None => frame,
+            }
+        } else {
+            frame
+        }
+    }
+
+    /// A client frame on its way in: logged, and its keys decamelized,
+    /// when this consumer asks for it.
+    pub(crate) fn incoming<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let Some(frames) = &self.inner.frames else {
+            return Cow::Borrowed(text);
+        };
+        let text = if frames.camelize {
+            crate::case::decamelize_frame(text).map_or(Cow::Borrowed(text), Cow::Owned)
+        } else {
+            Cow::Borrowed(text)
+        };
+        if frames.log {
+            let action = crate::wire::Envelope::parse(&text)
+                .map(|envelope| envelope.action.into_owned())
+                .unwrap_or_default();
+            if frames.logs(&action) {
+                tracing::info!(
+                    target: "chanx::frames",
+                    connection = self.inner.id.get(),
+                    action,
+                    bytes = text.len(),
+                    "websocket received"
+                );
+            }
+        }
+        text
     }
 
     /// Asks to close the connection with `code` and `reason` (at most 123

@@ -13,6 +13,7 @@ pub mod asyncapi;
 pub mod auth;
 #[cfg(feature = "axum")]
 mod axum;
+mod case;
 mod config;
 mod connection;
 pub mod consumer;
@@ -23,13 +24,15 @@ pub mod http;
 pub mod layer;
 pub mod message;
 pub mod messages;
+pub mod protocol;
 mod router;
 mod server;
+mod settings;
 pub mod wire;
 mod ws;
 
 pub use chanx_macros::{
-    Message, channel, event_handler, on_connect, post_authentication, ws_handler,
+    Message, build_groups, channel, event_handler, on_connect, post_authentication, ws_handler,
 };
 pub use config::{FanoutLimit, RateLimit, ServerConfig};
 pub use consumer::{BoxError, Consumer, ConsumerConfig, IntoReply, Reject};
@@ -39,6 +42,7 @@ pub use layer::Layer;
 pub use message::{DecodeError, Message, SingleMessage};
 pub use router::{NoRoute, ParamError, Problem, Router, ShutdownHandle, ValidationError};
 pub use server::{Server, shutdown_signal};
+pub use settings::Settings;
 pub use ws::{CloseCode, InvalidCloseCode};
 
 /// Support for generated code. Not public API.
@@ -56,6 +60,7 @@ pub mod __private {
     use crate::{Consumer, Message, Reject};
 
     pub use crate::auth::{Denied, NoAuthenticator, Permission};
+    pub use crate::consumer::GroupsOutcome;
 
     /// Runs one permission.
     pub async fn check_permission<P: Permission>(ctx: &crate::Context) -> Result<(), Denied> {

@@ -166,11 +166,7 @@ pub(crate) fn encode<M: Message>(message: &M, reference: Option<&RawValue>) -> S
         Ok(text) => text,
         Err(error) => {
             tracing::error!(action = message.action(), %error, "message payload failed to serialise");
-            serde_json::json!({
-                "action": "error",
-                "payload": {"detail": format!("Failed to serialise message {}", message.action())},
-            })
-            .to_string()
+            crate::protocol::serialize_failed(message.action())
         }
     }
 }

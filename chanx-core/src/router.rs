@@ -15,13 +15,14 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::asyncapi::{AsyncApi, RouteDoc};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Authenticators};
 use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionParams, Socket};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
 use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
+use crate::settings::{Effective, Settings};
 
 /// Maps request paths to consumers (WebSocket routes) and handlers (HTTP
 /// routes), and holds what they share: state, authenticators, the channel
@@ -63,6 +64,8 @@ pub struct Router {
     layer: Layer,
     asyncapi: Option<Arc<AsyncApi>>,
     config: Arc<ServerConfig>,
+    settings: Arc<Settings>,
+    ignored_actions: Arc<[String]>,
     lifecycle: Arc<Lifecycle>,
 }
 
@@ -75,6 +78,8 @@ impl Clone for Router {
             layer: self.layer.clone(),
             asyncapi: self.asyncapi.clone(),
             config: Arc::clone(&self.config),
+            settings: Arc::clone(&self.settings),
+            ignored_actions: Arc::clone(&self.ignored_actions),
             lifecycle: Arc::default(),
         }
     }
@@ -426,6 +431,20 @@ impl Router {
         &self.config
     }
 
+    /// Sets the app-wide defaults of Chanx's settings (completion frames,
+    /// the authentication frame, camelCase, frame logging) for every
+    /// channel that does not set its own (see [`Settings`]).
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.ignored_actions = settings.log_ignored_actions.iter().cloned().collect();
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// The app-wide defaults of Chanx's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub(crate) fn shared_config(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.config)
     }
@@ -500,9 +519,7 @@ impl Router {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let mut problems = Vec::new();
         for route in &self.routes.ws {
-            if let Some(problem) = route.runner.missing_authenticator(self) {
-                problems.push(problem);
-            }
+            problems.extend(route.runner.missing_authenticators(self));
             let channel = route.runner.channel();
             for template in channel.groups {
                 for placeholder in crate::group::placeholders(template) {
@@ -514,6 +531,31 @@ impl Router {
                             parameter: placeholder.to_owned(),
                         });
                     }
+                }
+            }
+        }
+        // Group templates: their grammar, and no two that could spell the
+        // same group (a value of one where the other has literal text).
+        let mut templates: Vec<(&'static str, &'static str)> = Vec::new();
+        for route in &self.routes.ws {
+            let channel = route.runner.channel();
+            for template in channel.groups {
+                if let Err(reason) = crate::group::check_template(template) {
+                    problems.push(Problem::InvalidGroupTemplate {
+                        consumer: channel.type_name,
+                        reason,
+                    });
+                }
+                templates.push((channel.type_name, template));
+            }
+        }
+        for (index, (consumer, template)) in templates.iter().enumerate() {
+            for (other_consumer, other) in &templates[index + 1..] {
+                if crate::group::ambiguous(template, other) {
+                    problems.push(Problem::AmbiguousGroups {
+                        first: ((*consumer), (*template)),
+                        second: ((*other_consumer), (*other)),
+                    });
                 }
             }
         }
@@ -596,6 +638,8 @@ impl Router {
                 authenticators: Arc::clone(&self.authenticators),
                 layer: self.layer.clone(),
                 config: Arc::clone(config),
+                settings: Arc::clone(&self.settings),
+                ignored_actions: Arc::clone(&self.ignored_actions),
                 shutdown: self.lifecycle.shutdown.child_token(),
             },
         })
@@ -679,6 +723,28 @@ pub enum Problem {
         consumer: &'static str,
         /// The authenticator's type name.
         authenticator: &'static str,
+    },
+    /// A group template breaks the template grammar (see
+    /// [`layer`](crate::layer#group-names)).
+    #[error("consumer `{consumer}`: {reason}")]
+    InvalidGroupTemplate {
+        /// The consumer's type name.
+        consumer: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two group templates could name the same group: a value of one would
+    /// stand where the other has literal text (`chat_{room}` with room
+    /// `admin` against `chat_admin`).
+    #[error(
+        "group templates {:?} (consumer `{}`) and {:?} (consumer `{}`) could name the same group; make their literal parts differ",
+        .first.1, .first.0, .second.1, .second.0
+    )]
+    AmbiguousGroups {
+        /// One consumer and its template.
+        first: (&'static str, &'static str),
+        /// The other.
+        second: (&'static str, &'static str),
     },
     /// A group template names a parameter its route does not have.
     #[error(
@@ -774,7 +840,7 @@ impl PendingConnection {
 trait Runner: Send + Sync + 'static {
     fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()>;
     fn channel(&self) -> &'static ChannelMeta;
-    fn missing_authenticator(&self, router: &Router) -> Option<Problem>;
+    fn missing_authenticators(&self, router: &Router) -> Vec<Problem>;
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
 }
 
@@ -793,29 +859,25 @@ impl<C: Consumer> Runner for ConsumerRunner<C> {
         C::CHANNEL
     }
 
-    fn missing_authenticator(&self, router: &Router) -> Option<Problem> {
-        (C::AUTHENTICATED && router.authenticator::<C::Authenticator>().is_none()).then(|| {
-            Problem::MissingAuthenticator {
+    fn missing_authenticators(&self, router: &Router) -> Vec<Problem> {
+        <C::Authenticators as Authenticators>::missing(&router.authenticators)
+            .into_iter()
+            .map(|authenticator| Problem::MissingAuthenticator {
                 consumer: C::CHANNEL.type_name,
-                authenticator: std::any::type_name::<C::Authenticator>(),
-            }
-        })
+                authenticator,
+            })
+            .collect()
     }
 
     fn doc(&self, path: String, router: &Router) -> RouteDoc {
-        let credentials = if C::AUTHENTICATED {
-            router
-                .authenticator::<C::Authenticator>()
-                .map(Authenticator::credentials)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let effective = Effective::of(&C::CONFIG, &router.settings, &router.ignored_actions);
         RouteDoc {
             path,
             channel: C::CHANNEL,
-            config: C::CONFIG,
-            credentials,
+            send_completion: effective.send_completion,
+            send_authentication: effective.send_authentication,
+            camelize: effective.camelize(),
+            credentials: <C::Authenticators as Authenticators>::credentials(&router.authenticators),
         }
     }
 }

@@ -8,7 +8,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -91,7 +90,8 @@ fn truncate(text: &str, max: usize) -> &str {
 /// Deserialises the raw payload of a frame whose action is `action` into `M`.
 ///
 /// A missing payload is read as `null`, so unit messages accept
-/// `{"action":"ping"}`.
+/// `{"action":"ping"}`; for any other message it is pydantic's `missing`
+/// at `[action, "payload"]`.
 pub(crate) fn decode_payload<M: Message>(
     action: &str,
     payload: Option<&RawValue>,
@@ -100,6 +100,14 @@ pub(crate) fn decode_payload<M: Message>(
     let mut json = serde_json::Deserializer::from_str(text);
     match M::deserialize_payload(action, &mut json) {
         Ok(message) => Ok(message),
+        Err(_) if payload.is_none() => Err(FrameError::InvalidPayload {
+            loc: vec![
+                LocSegment::Key(action.to_owned()),
+                LocSegment::Key("payload".to_owned()),
+            ],
+            kind: "missing",
+            msg: "Field required".to_owned(),
+        }),
         // The fast path does not track where it is; on failure, decode again
         // with path tracking to build the error's `loc`.
         Err(_) => Err(payload_error::<M>(action, text)),
@@ -156,6 +164,65 @@ fn backticked(message: &str) -> Option<&str> {
     Some(&message[start..end])
 }
 
+/// What serde expected, by the words of its `expected …` clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected<'a> {
+    Integer(&'a str),
+    Float,
+    String,
+    Bool,
+    List,
+    Dict,
+    Model(&'a str),
+    Null,
+    Other,
+}
+
+fn expected(text: &str) -> Expected<'_> {
+    let text = text.trim();
+    match text {
+        "a string" | "a borrowed string" | "a character" | "a string or bytes" => Expected::String,
+        "a boolean" => Expected::Bool,
+        "f32" | "f64" => Expected::Float,
+        "a sequence" | "an array" => Expected::List,
+        "a map" => Expected::Dict,
+        "unit" | "null" => Expected::Null,
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+        | "usize" => Expected::Integer(text),
+        _ => {
+            if text.starts_with("a tuple") || text.starts_with("tuple ") {
+                Expected::List
+            } else if let Some(name) = text.strip_prefix("struct ") {
+                Expected::Model(name)
+            } else {
+                Expected::Other
+            }
+        }
+    }
+}
+
+/// The bounds of a Rust integer type, as text.
+fn integer_bounds(ty: &str) -> (&'static str, &'static str) {
+    match ty {
+        "u8" => ("0", "255"),
+        "u16" => ("0", "65535"),
+        "u32" => ("0", "4294967295"),
+        "u64" | "usize" => ("0", "18446744073709551615"),
+        "u128" => ("0", "340282366920938463463374607431768211455"),
+        "i8" => ("-128", "127"),
+        "i16" => ("-32768", "32767"),
+        "i32" => ("-2147483648", "2147483647"),
+        "i128" => (
+            "-170141183460469231731687303715884105728",
+            "170141183460469231731687303715884105727",
+        ),
+        _ => ("-9223372036854775808", "9223372036854775807"),
+    }
+}
+
+/// Maps a serde error message to pydantic's error `type` and `msg` (see
+/// [`crate::protocol`] for the table), adding the field to `loc` where
+/// serde names it.
 fn classify(message: &str, loc: &mut Vec<LocSegment>) -> (&'static str, String) {
     let push_field = |loc: &mut Vec<LocSegment>| {
         if let Some(field) = backticked(message)
@@ -166,38 +233,155 @@ fn classify(message: &str, loc: &mut Vec<LocSegment>) -> (&'static str, String) 
     };
     if message.starts_with("missing field") {
         push_field(loc);
-        ("missing", "Field required".to_owned())
-    } else if message.starts_with("unknown field") {
+        return ("missing", "Field required".to_owned());
+    }
+    if message.starts_with("unknown field") {
         push_field(loc);
-        (
+        return (
             "extra_forbidden",
             "Extra inputs are not permitted".to_owned(),
-        )
-    } else if message.starts_with("invalid type") {
-        ("invalid_type", capitalise(message))
-    } else if message.starts_with("invalid length") {
-        ("invalid_length", capitalise(message))
-    } else if message.starts_with("unknown variant") {
-        ("enum", capitalise(message))
-    } else if message.starts_with("invalid value") {
-        ("invalid_value", capitalise(message))
-    } else if message.starts_with("trailing characters") {
-        ("json_invalid", capitalise(message))
-    } else {
-        ("value_error", capitalise(message))
+        );
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((unexpected, wanted)) = rest.split_once(", expected ")
+    {
+        return invalid_type(unexpected, expected(wanted));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ")
+        && let Some((unexpected, wanted)) = rest.split_once(", expected ")
+    {
+        if let Expected::Integer(ty) = expected(wanted)
+            && let Some(number) = backticked(unexpected)
+        {
+            let (min, max) = integer_bounds(ty);
+            return if number.starts_with('-') {
+                (
+                    "greater_than_equal",
+                    format!("Input should be greater than or equal to {min}"),
+                )
+            } else {
+                (
+                    "less_than_equal",
+                    format!("Input should be less than or equal to {max}"),
+                )
+            };
+        }
+        return invalid_type(unexpected, expected(wanted));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ")
+        && let Some((_, variants)) = rest.split_once(", expected ")
+    {
+        // serde writes "`a`", "`a` or `b`", or "one of `a`, `b`, `c`".
+        let names: Vec<&str> = variants
+            .trim_start_matches("one of ")
+            .split(", ")
+            .flat_map(|part| part.split(" or "))
+            .map(|variant| variant.trim_matches('`'))
+            .collect();
+        return ("enum", format!("Input should be {}", or_list(&names)));
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ")
+        && let Some((actual, wanted)) = rest.split_once(", expected ")
+    {
+        let size = wanted
+            .rsplit(' ')
+            .next()
+            .and_then(|size| size.parse::<usize>().ok());
+        if let (Ok(actual), Some(size)) = (actual.trim().parse::<usize>(), size) {
+            return if actual < size {
+                (
+                    "too_short",
+                    format!(
+                        "Tuple should have at least {size} items after validation, not {actual}"
+                    ),
+                )
+            } else {
+                (
+                    "too_long",
+                    format!(
+                        "Tuple should have at most {size} items after validation, not {actual}"
+                    ),
+                )
+            };
+        }
+    }
+    if message.starts_with("trailing characters") {
+        return ("json_invalid", format!("Invalid JSON: {message}"));
+    }
+    ("value_error", format!("Value error, {message}"))
+}
+
+/// A value of the wrong type: `unexpected` is serde's description of what
+/// arrived (`string "x"`, `integer `5``, `floating point `1.5``, `null`…).
+fn invalid_type(unexpected: &str, wanted: Expected<'_>) -> (&'static str, String) {
+    let is_string = unexpected.starts_with("string ");
+    match wanted {
+        Expected::String => ("string_type", "Input should be a valid string".to_owned()),
+        Expected::Integer(_) => {
+            if is_string {
+                (
+                    "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer"
+                        .to_owned(),
+                )
+            } else if unexpected.starts_with("floating point") {
+                (
+                    "int_from_float",
+                    "Input should be a valid integer, got a number with a fractional part"
+                        .to_owned(),
+                )
+            } else {
+                ("int_type", "Input should be a valid integer".to_owned())
+            }
+        }
+        Expected::Float => {
+            if is_string {
+                (
+                    "float_parsing",
+                    "Input should be a valid number, unable to parse string as a number".to_owned(),
+                )
+            } else {
+                ("float_type", "Input should be a valid number".to_owned())
+            }
+        }
+        Expected::Bool => {
+            if is_string || unexpected.starts_with("integer") {
+                (
+                    "bool_parsing",
+                    "Input should be a valid boolean, unable to interpret input".to_owned(),
+                )
+            } else {
+                ("bool_type", "Input should be a valid boolean".to_owned())
+            }
+        }
+        Expected::List => ("list_type", "Input should be a valid list".to_owned()),
+        Expected::Dict => ("dict_type", "Input should be a valid dictionary".to_owned()),
+        Expected::Model(name) => (
+            "model_type",
+            format!("Input should be a valid dictionary or instance of {name}"),
+        ),
+        Expected::Null => ("none_required", "Input should be None".to_owned()),
+        Expected::Other => (
+            "value_error",
+            format!("Value error, invalid type: {unexpected}"),
+        ),
     }
 }
 
-fn capitalise(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+/// `'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`, as pydantic lists choices.
+fn or_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("'{name}'")).collect();
+    match quoted.split_last() {
         None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
 
 /// One element of an error's `loc`: an object key or an array index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(untagged)]
 pub enum LocSegment {
     /// An object key (or the action, or `"payload"`).
@@ -280,50 +464,30 @@ impl FrameError {
     /// found after the envelope was read.
     #[must_use]
     pub fn to_frame_with_ref(&self, expected: &[&str], reference: Option<&RawValue>) -> String {
-        let (loc, msg): (&[LocSegment], String) = match self {
+        crate::protocol::rejection(self, expected, reference)
+    }
+
+    /// The error as one item of an error frame's payload.
+    #[must_use]
+    pub fn to_item(&self, expected: &[&str]) -> crate::protocol::ErrorItem {
+        let (loc, msg) = match self {
             Self::UnknownAction { tag } => (
-                &[],
+                Vec::new(),
                 format!(
                     "Input tag '{}' found using 'action' does not match any of the expected tags: {}",
                     truncate(tag, MAX_ECHOED_TAG),
                     ExpectedTags(expected)
                 ),
             ),
-            Self::InvalidPayload { loc, msg, .. } => (loc, msg.clone()),
-            other => (&[], other.to_string()),
+            Self::InvalidPayload { loc, msg, .. } => (loc.clone(), msg.clone()),
+            other => (Vec::new(), other.to_string()),
         };
-        let detail = [ErrorDetail {
-            kind: self.kind(),
+        crate::protocol::ErrorItem {
+            kind: Cow::Borrowed(self.kind()),
             loc,
-            msg: &msg,
-        }];
-        error_frame(&detail, reference)
+            msg,
+        }
     }
-}
-
-/// `{"action":"error","payload":…}` with `"ref"` when there is one.
-fn error_frame<T: Serialize + ?Sized>(payload: &T, reference: Option<&RawValue>) -> String {
-    #[derive(Serialize)]
-    struct Frame<'a, T: ?Sized> {
-        action: &'static str,
-        payload: &'a T,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a RawValue>,
-    }
-    serde_json::to_string(&Frame {
-        action: "error",
-        payload,
-        reference,
-    })
-    .unwrap_or_else(|_| r#"{"action":"error","payload":null}"#.to_owned())
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    loc: &'a [LocSegment],
-    msg: &'a str,
 }
 
 struct ExpectedTags<'a>(&'a [&'a str]);
@@ -338,18 +502,6 @@ impl fmt::Display for ExpectedTags<'_> {
         }
         Ok(())
     }
-}
-
-/// The frame sent when a handler returns an error or panics.
-pub(crate) fn handler_failed_frame(action: &str, reference: Option<&RawValue>) -> String {
-    let detail = serde_json::json!({ "detail": format!("Failed to process message for {action}") });
-    error_frame(&detail, reference)
-}
-
-/// The frame sent when a handler's permission denies a frame.
-pub(crate) fn denied_frame(status: u16, detail: &str, reference: Option<&RawValue>) -> String {
-    let payload = serde_json::json!({ "status_code": status, "detail": detail });
-    error_frame(&payload, reference)
 }
 
 struct RawEnvelope<'a> {

@@ -180,12 +180,14 @@ fn structure_of_a_document() {
     assert_eq!(
         messages,
         [
-            "Authentication",
-            "Complete",
-            "Draw",
-            "Drawn",
-            "ErrorMessage",
-            "Notice"
+            "authentication",
+            "complete",
+            "draw",
+            "drawn",
+            "error_message",
+            "event_complete",
+            "group_complete",
+            "notice"
         ]
     );
 
@@ -196,11 +198,11 @@ fn structure_of_a_document() {
     assert_eq!(draw["tags"], json!([{"name": "write"}]));
     assert_eq!(
         draw["messages"],
-        json!([{"$ref": "#/channels/canvas/messages/Draw"}])
+        json!([{"$ref": "#/channels/canvas/messages/draw"}])
     );
     assert_eq!(
         draw["reply"]["messages"],
-        json!([{"$ref": "#/channels/canvas/messages/Drawn"}, {"$ref": "#/channels/canvas/messages/ErrorMessage"}])
+        json!([{"$ref": "#/channels/canvas/messages/drawn"}, {"$ref": "#/channels/canvas/messages/error_message"}])
     );
     assert_eq!(
         draw["security"],
@@ -210,16 +212,18 @@ fn structure_of_a_document() {
     assert_eq!(refresh["action"], "send");
     assert_eq!(
         refresh["messages"],
-        json!([{"$ref": "#/channels/canvas/messages/Notice"}])
+        json!([{"$ref": "#/channels/canvas/messages/notice"}])
     );
     assert_eq!(document["operations"]["canvas_sends"]["action"], "send");
     let protocol = &document["operations"]["canvas_protocol"]["messages"];
     assert_eq!(
         protocol,
         &json!([
-            {"$ref": "#/channels/canvas/messages/ErrorMessage"},
-            {"$ref": "#/channels/canvas/messages/Authentication"},
-            {"$ref": "#/channels/canvas/messages/Complete"}
+            {"$ref": "#/channels/canvas/messages/error_message"},
+            {"$ref": "#/channels/canvas/messages/authentication"},
+            {"$ref": "#/channels/canvas/messages/complete"},
+            {"$ref": "#/channels/canvas/messages/group_complete"},
+            {"$ref": "#/channels/canvas/messages/event_complete"}
         ])
     );
 
@@ -232,20 +236,54 @@ fn structure_of_a_document() {
     );
     assert_eq!(schemes["sessionidCookie"]["in"], "cookie");
 
-    let draw_message = &document["components"]["messages"]["Draw"];
+    // Chanx's shape: the message's payload is a `$ref` to a schema titled
+    // as the message, holding the action constant and the payload.
+    let draw_message = &document["components"]["messages"]["draw"];
     assert_eq!(draw_message["name"], "draw");
+    assert_eq!(draw_message["title"], "Draw");
     assert_eq!(
         draw_message["correlationId"]["location"],
         "$message.payload#/ref"
     );
     assert_eq!(
-        draw_message["payload"]["properties"]["action"]["const"],
-        "draw"
+        draw_message["payload"],
+        json!({"$ref": "#/components/schemas/Draw"})
+    );
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(schemas["Draw"]["title"], "Draw");
+    assert_eq!(schemas["Draw"]["required"], json!(["action", "payload"]));
+    assert_eq!(
+        schemas["Draw"]["properties"]["action"],
+        json!({"title": "Action", "type": "string", "const": "draw", "default": "draw"})
     );
     assert_eq!(
-        draw_message["payload"]["properties"]["payload"]["$ref"],
-        "#/components/schemas/Draw"
+        schemas["Draw"]["properties"]["payload"],
+        json!({"$ref": "#/components/schemas/DrawPayload"})
     );
+    assert_eq!(schemas["DrawPayload"]["title"], "DrawPayload");
+    // A newtype's payload is its inner type, not an `allOf` wrapper.
+    assert_eq!(
+        schemas["Drawn"]["properties"]["payload"],
+        json!({"$ref": "#/components/schemas/Point"})
+    );
+    // A unit message's payload is `null`, and may be left out.
+    assert_eq!(
+        schemas["Complete"]["properties"]["payload"],
+        json!({"type": "null"})
+    );
+    assert_eq!(schemas["Complete"]["required"], json!(["action"]));
+    // The protocol frames have real schemas.
+    assert_eq!(
+        schemas["Authentication"]["properties"]["payload"]["$ref"],
+        "#/components/schemas/AuthenticationPayload"
+    );
+    assert_eq!(
+        schemas["AuthenticationPayload"]["required"],
+        json!(["status_code", "status_text"])
+    );
+    assert!(schemas["ErrorMessage"]["properties"]["payload"].is_object());
+    // Nothing unused is left: the unit payload's definition is inlined.
+    assert!(schemas.get("CompletePayload").is_none());
 }
 
 #[test]
@@ -253,13 +291,18 @@ fn nested_definitions_are_lifted_and_every_ref_resolves() {
     let document = api().document(&router());
     let schemas = &document["components"]["schemas"];
     assert_eq!(
-        schemas["Draw"]["properties"]["points"]["items"]["$ref"],
+        schemas["DrawPayload"]["properties"]["points"]["items"]["$ref"],
         "#/components/schemas/Point"
     );
     assert_eq!(schemas["Point"]["required"], json!(["x", "y"]));
+    assert_eq!(schemas["Point"]["title"], "Point");
     // A field change shows in the document: the serde rename is honoured.
-    assert!(schemas["Draw"]["properties"]["zIndex"].is_object());
-    assert!(schemas["Draw"]["properties"].get("z_index").is_none());
+    assert!(schemas["DrawPayload"]["properties"]["zIndex"].is_object());
+    assert!(
+        schemas["DrawPayload"]["properties"]
+            .get("z_index")
+            .is_none()
+    );
 
     let mut refs = Vec::new();
     collect_refs(&document, &mut refs);
@@ -313,18 +356,30 @@ fn collisions_are_named_deterministically() {
     // The first `Notice` (route order) keeps the plain name; the other shape
     // is qualified by its channel.
     assert_eq!(
-        messages["Notice"]["payload"]["properties"]["payload"]["$ref"],
+        messages["notice"]["payload"]["$ref"],
         "#/components/schemas/Notice"
     );
-    assert!(messages["Notice_alerts"].is_object());
-    assert_eq!(messages["Notice_alerts"]["title"], "Notice");
+    // Its title (the class name in generated clients) is unique too.
+    assert_eq!(messages["notice_alerts"]["title"], "Notice_alerts");
     assert_eq!(
-        document["channels"]["canvas_2"]["messages"]["Notice"],
-        json!({"$ref": "#/components/messages/Notice"})
+        messages["notice_alerts"]["payload"]["$ref"],
+        "#/components/schemas/Notice_alerts"
+    );
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas["NoticePayload"]["properties"]["text"].is_object());
+    // schemars names the second `Notice` type's payload `Notice2`.
+    assert_eq!(
+        schemas["Notice_alerts"]["properties"]["payload"]["$ref"],
+        "#/components/schemas/Notice2"
+    );
+    assert!(schemas["Notice2"]["properties"]["level"].is_object());
+    assert_eq!(
+        document["channels"]["canvas_2"]["messages"]["notice"],
+        json!({"$ref": "#/components/messages/notice"})
     );
     assert_eq!(
-        document["channels"]["alerts"]["messages"]["Notice_alerts"],
-        json!({"$ref": "#/components/messages/Notice_alerts"})
+        document["channels"]["alerts"]["messages"]["notice_alerts"],
+        json!({"$ref": "#/components/messages/notice_alerts"})
     );
 }
 
@@ -342,7 +397,7 @@ fn every_example_decodes_into_its_type() {
     assert!(checked >= 9, "checked {checked}");
     let document = api().document(&router());
     assert_eq!(
-        document["components"]["messages"]["Draw"]["examples"][0]["payload"],
+        document["components"]["messages"]["draw"]["examples"][0]["payload"],
         json!({"action":"draw","payload":{"color":"xxxxxx","points":[{"x":0.5,"y":0.5}],"zIndex":0}})
     );
 }
@@ -422,19 +477,20 @@ fn a_new_field_shows_up_without_touching_anything_else() {
     let after = api().document(&Router::new().route::<versions::v2::Board>("/ws/board"));
     assert_ne!(before, after);
     let mut patched = before.clone();
-    patched["components"]["schemas"]["Post"] = after["components"]["schemas"]["Post"].clone();
-    patched["components"]["messages"]["Post"]["examples"] =
-        after["components"]["messages"]["Post"]["examples"].clone();
+    patched["components"]["schemas"]["PostPayload"] =
+        after["components"]["schemas"]["PostPayload"].clone();
+    patched["components"]["messages"]["post"]["examples"] =
+        after["components"]["messages"]["post"]["examples"].clone();
     assert_eq!(
         patched, after,
         "only the Post schema and its example change"
     );
     assert_eq!(
-        after["components"]["schemas"]["Post"]["properties"]["pinned"]["type"],
+        after["components"]["schemas"]["PostPayload"]["properties"]["pinned"]["type"],
         "boolean"
     );
     assert!(
-        before["components"]["schemas"]["Post"]["properties"]
+        before["components"]["schemas"]["PostPayload"]["properties"]
             .get("pinned")
             .is_none()
     );
@@ -479,4 +535,83 @@ fn no_operation_or_channel_is_overwritten() {
         document["operations"]["clash_x_2_protocol"]["action"],
         "receive"
     );
+}
+
+/// Where a profile lives.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+struct Address {
+    street_name: String,
+}
+
+/// A profile update, its fields in snake_case in Rust.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "update_profile")]
+struct UpdateProfile {
+    display_name: String,
+    home: Address,
+}
+
+#[derive(Default)]
+struct CamelProfile;
+
+#[channel(name = "profile", camelize)]
+impl CamelProfile {
+    #[ws_handler]
+    async fn update_profile(&mut self, update: UpdateProfile) -> UpdateProfile {
+        update
+    }
+}
+
+#[derive(Default)]
+struct PlainProfile;
+
+#[channel(name = "plain_profile")]
+impl PlainProfile {
+    #[ws_handler]
+    async fn update_profile(&mut self, update: UpdateProfile) -> UpdateProfile {
+        update
+    }
+}
+
+#[test]
+fn camelcase_channels_document_camelcase_keys() {
+    let router = Router::new().route::<CamelProfile>("/ws/profile");
+    let document = api().document(&router);
+    write_for_parser("camel", &api().to_json(&router));
+    let schemas = &document["components"]["schemas"];
+    let payload = &schemas["UpdateProfilePayload"];
+    assert_eq!(payload["required"], json!(["displayName", "home"]));
+    assert!(payload["properties"]["displayName"].is_object());
+    assert!(payload["properties"].get("display_name").is_none());
+    assert_eq!(schemas["Address"]["required"], json!(["streetName"]));
+    assert_eq!(
+        document["components"]["messages"]["update_profile"]["examples"][0]["payload"],
+        json!({"action": "update_profile", "payload": {"displayName": "xxxxxx", "home": {"streetName": "xxxxxx"}}})
+    );
+    // The camelCase example decodes once decamelized, as the server does.
+    assert!(check_examples(&api(), &router).unwrap() >= 2);
+
+    // The same types on a plain channel too: the camelCase channel gets
+    // copies, the plain one keeps the Rust names.
+    let both = Router::new()
+        .route::<CamelProfile>("/ws/profile")
+        .route::<PlainProfile>("/ws/plain");
+    let document = api().document(&both);
+    write_for_parser("camel-and-plain", &api().to_json(&both));
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(
+        schemas["UpdateProfile"]["properties"]["payload"]["$ref"],
+        "#/components/schemas/UpdateProfilePayloadCamel"
+    );
+    assert_eq!(
+        schemas["UpdateProfilePayloadCamel"]["properties"]["home"]["$ref"],
+        "#/components/schemas/AddressCamel"
+    );
+    assert_eq!(schemas["AddressCamel"]["required"], json!(["streetName"]));
+    assert_eq!(
+        schemas["UpdateProfile_plain_profile"]["properties"]["payload"]["$ref"],
+        "#/components/schemas/UpdateProfilePayload"
+    );
+    assert_eq!(schemas["Address"]["required"], json!(["street_name"]));
+    assert!(check_examples(&api(), &both).unwrap() >= 4);
 }

@@ -55,7 +55,7 @@ struct NotBanned;
 
 impl Permission for NotBanned {
     async fn check(ctx: &Context) -> Result<(), Denied> {
-        match ctx.identity::<User>() {
+        match ctx.identity_as::<User>() {
             Some(user) if user.name == "mallory" => Err(Denied::forbidden("You are banned.")),
             _ => Ok(()),
         }
@@ -66,7 +66,7 @@ struct IsAdmin;
 
 impl Permission for IsAdmin {
     async fn check(ctx: &Context) -> Result<(), Denied> {
-        if ctx.identity::<User>().is_some_and(|user| user.admin) {
+        if ctx.identity_as::<User>().is_some_and(|user| user.admin) {
             Ok(())
         } else {
             Err(Denied::forbidden(
@@ -93,7 +93,7 @@ impl Permission for IsRoomMember {
             .get(ctx.param("room").unwrap_or_default())
             .ok_or_else(|| Denied::not_found("No such room."))?;
         let user = ctx
-            .identity::<User>()
+            .identity_as::<User>()
             .ok_or_else(|| Denied::unauthorized("Not authenticated."))?;
         if members.contains(&user.name) {
             Ok(())
@@ -129,7 +129,7 @@ impl Secure {
             handled.0.fetch_add(1, Ordering::SeqCst);
         }
         Me(ctx
-            .identity::<User>()
+            .identity::<Self>()
             .map_or_else(|| "anonymous".to_owned(), |user| user.name.clone()))
     }
 
@@ -163,7 +163,7 @@ impl CookieConsumer {
     #[ws_handler]
     async fn whoami(&mut self, ctx: &Context, _: WhoAmI) -> Me {
         Me(ctx
-            .identity::<User>()
+            .identity::<Self>()
             .map(|user| user.name.clone())
             .unwrap_or_default())
     }
@@ -256,7 +256,7 @@ async fn a_good_token_in_the_query_or_header_authenticates() {
     ] {
         assert_eq!(
             client.receive_json().await.unwrap(),
-            auth_frame(200, "OK", Value::Null)
+            auth_frame(200, "OK", json!({"detail": "OK"}))
         );
         client.send_message(&WhoAmI).await.unwrap();
         assert_eq!(
@@ -307,7 +307,7 @@ async fn object_level_permission_on_the_room_in_the_path() {
         .unwrap();
     assert_eq!(
         member.receive_json().await.unwrap(),
-        auth_frame(200, "OK", Value::Null)
+        auth_frame(200, "OK", json!({"detail": "OK"}))
     );
     member.send_message(&Ping).await.unwrap();
     assert_eq!(member.receive_message::<Pong>().await.unwrap(), Pong);
@@ -344,7 +344,7 @@ async fn frames_sent_before_authentication_finishes_wait_for_it() {
     client.send_message(&WhoAmI).await.unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
-        auth_frame(200, "OK", Value::Null)
+        auth_frame(200, "OK", json!({"detail": "OK"}))
     );
     assert_eq!(
         client.receive_message::<Me>().await.unwrap(),
@@ -377,7 +377,7 @@ async fn session_cookie_authentication() {
         .unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
-        auth_frame(200, "OK", Value::Null)
+        auth_frame(200, "OK", json!({"detail": "OK"}))
     );
     client.send_message(&WhoAmI).await.unwrap();
     assert_eq!(
@@ -390,11 +390,14 @@ async fn session_cookie_authentication() {
         .connect_tcp(server.addr())
         .await
         .unwrap();
+    // As in DRF: an unknown session is anonymous, the implied
+    // IsAuthenticated refuses it, and with session authentication first
+    // (no WWW-Authenticate scheme) that is a 403.
     refused(
         &mut client,
-        401,
-        "Unauthorized",
-        "Invalid or expired session.",
+        403,
+        "Forbidden",
+        "Authentication credentials were not provided.",
     )
     .await;
     server.stop().await.unwrap();
@@ -422,13 +425,13 @@ async fn disallowed_origins_get_http_403() {
         .unwrap();
     assert_eq!(
         allowed.receive_json().await.unwrap(),
-        auth_frame(200, "OK", Value::Null)
+        auth_frame(200, "OK", json!({"detail": "OK"}))
     );
     // Non-browser clients send no Origin and are accepted.
     let mut no_origin = server.connect("/secure?token=bob-token").await.unwrap();
     assert_eq!(
         no_origin.receive_json().await.unwrap(),
-        auth_frame(200, "OK", Value::Null)
+        auth_frame(200, "OK", json!({"detail": "OK"}))
     );
     server.stop().await.unwrap();
 }
@@ -496,8 +499,8 @@ impl Open {
 #[test]
 fn the_authentication_frame_defaults_to_consumers_with_auth() {
     use chanx_core::Consumer;
-    const { assert!(Secure::CONFIG.send_authentication) };
-    const { assert!(RoomConsumer::CONFIG.send_authentication) };
-    const { assert!(!Open::CONFIG.send_authentication) };
-    const { assert!(!Open::AUTHENTICATED) };
+    const { assert!(Secure::CONFIG.authenticates) };
+    const { assert!(RoomConsumer::CONFIG.authenticates) };
+    const { assert!(!Open::CONFIG.authenticates) };
+    const { assert!(Open::CONFIG.send_authentication_message.is_none()) };
 }

@@ -230,13 +230,29 @@ async fn hooks_reply_and_completion() {
         ]
     );
 
-    // Bad frames are completed too.
-    client.send_text("{").await.unwrap();
+    // As in Chanx: a frame that reached a handler's validation is
+    // completed even when it fails it; a frame rejected before (not JSON,
+    // binary, no action) gets its error frame and no `complete`.
+    client
+        .send_json(&json!({"action": "add", "payload": {"a": "x", "b": 1}}))
+        .await
+        .unwrap();
     let frames = client.receive_all_messages().await.unwrap();
     assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0]["payload"][0]["type"], "json_invalid");
+    assert_eq!(frames[0]["payload"][0]["type"], "int_parsing");
+    client.send_text("{").await.unwrap();
+    let frame = client.receive_json().await.unwrap();
+    assert_eq!(frame["payload"][0]["type"], "json_invalid");
     client.send_binary(vec![1, 2, 3]).await.unwrap();
-    assert_eq!(client.receive_all_messages().await.unwrap().len(), 1);
+    let frame = client.receive_json().await.unwrap();
+    assert_eq!(frame["payload"][0]["type"], "json_invalid");
+    client.send_json(&json!({"payload": 1})).await.unwrap();
+    let frame = client.receive_json().await.unwrap();
+    assert_eq!(frame["payload"][0]["type"], "union_tag_not_found");
+    client
+        .receive_nothing(Duration::from_millis(100))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -497,7 +513,7 @@ fn metadata_describes_every_handler() {
         Some("A calculator used to test dispatch.")
     );
     assert_eq!(channel.tags, ["test"]);
-    const { assert!(Calculator::CONFIG.send_completion) };
+    assert_eq!(Calculator::CONFIG.send_completion, Some(true));
     let actions: Vec<&str> = channel.client_actions().collect();
     assert_eq!(
         actions,

@@ -74,10 +74,13 @@ struct Room {
 #[channel(groups = ["room_{room}", "everyone"])]
 impl Room {
     #[ws_handler(output = Said)]
-    async fn say(&mut self, ctx: &Context, message: Say) -> Result<(), LayerError> {
-        ctx.broadcast(&Said(message.0))
-            .to(&format!("room_{}", ctx.param("room").unwrap_or_default()))
-            .await
+    async fn say(
+        &mut self,
+        ctx: &Context,
+        message: Say,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let room = ctx.group("room_{room}")?;
+        Ok(ctx.broadcast(&Said(message.0)).to(room.as_str()).await?)
     }
 
     #[ws_handler(output = Said)]
@@ -142,7 +145,7 @@ impl Room {
 #[derive(Default)]
 struct Completing;
 
-#[channel(groups = ["room_{room}"], send_group_complete, send_event_complete)]
+#[channel(groups = ["room_{room}"], send_completion)]
 impl Completing {
     #[event_handler]
     async fn notify(&mut self, event: Notify) -> Notice {
@@ -357,11 +360,16 @@ async fn an_event_to_one_connection() {
 async fn completion_frames_for_relayed_messages() {
     let app = app();
     let mut client = Communicator::connect(&app, "/completing/x").await.unwrap();
-    // Any frame, even one with no handler, is answered after the joins.
+    // Any frame, even one with no handler, is answered after the joins,
+    // and completed (it reached validation, as in Chanx).
     client.send_message(&WhoAmI).await.unwrap();
     assert_eq!(
         client.receive_json().await.unwrap()["payload"][0]["type"],
         "union_tag_invalid"
+    );
+    assert_eq!(
+        client.receive_json().await.unwrap(),
+        json!({"action": "complete", "payload": null})
     );
     app.layer()
         .broadcast("room_x", &Said("b".into()))
@@ -381,13 +389,69 @@ async fn completion_frames_for_relayed_messages() {
     );
 }
 
+/// Route values of every kind name groups (no more 1008 for `room_1` or a
+/// UUID), and a value holding the template's separator cannot reach
+/// another template's group: `lobby_admin` in `room_{room}` is not the
+/// group `room_lobby_admin`.
 #[tokio::test]
-async fn invalid_group_from_the_path_refuses_the_connection() {
-    let app = app();
-    let mut client = Communicator::connect(&app, "/room/not%20valid")
+async fn any_route_value_names_its_own_group() {
+    let capture = CaptureLayer::in_memory();
+    let app = app().with_layer(capture.layer());
+    let rooms = [
+        "room_1",
+        "my-room",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "caf%C3%A9",
+        "not%20valid",
+        "lobby_admin",
+    ];
+    let mut c = clients(&app, &rooms).await;
+    for (index, client) in c.iter_mut().enumerate() {
+        client
+            .send_message(&Say(format!("to {index}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.receive_json().await.unwrap(),
+            json!({"action":"said","payload":format!("to {index}")})
+        );
+    }
+    quiet(&mut c).await;
+    let groups: Vec<String> = capture
+        .take()
+        .into_iter()
+        .filter_map(|captured| captured.group)
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "room_room.5f1",
+            "room_my.2droom",
+            "room_550e8400.2de29b.2d41d4.2da716.2d446655440000",
+            "room_caf.c3.a9",
+            "room_not.20valid",
+            "room_lobby.5fadmin",
+        ]
+    );
+    // The encoded group is what `GroupName::from_template` gives, to reach
+    // it from outside a connection.
+    let lobby_admin =
+        chanx_core::layer::GroupName::from_template("room_{room}", [("room", "lobby_admin")])
+            .unwrap();
+    app.layer()
+        .broadcast(lobby_admin.as_str(), &Said("admins".into()))
         .await
         .unwrap();
-    client.assert_closed(CloseCode::POLICY).await;
+    assert_eq!(
+        c[5].receive_json().await.unwrap(),
+        json!({"action":"said","payload":"admins"})
+    );
+    // A broadcast to the name `room_lobby_admin` reaches nobody.
+    app.layer()
+        .broadcast("room_lobby_admin", &Said("forged".into()))
+        .await
+        .unwrap();
+    quiet(&mut c).await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use chanx_core::messages::{
 use chanx_core::wire::{FrameError, LocSegment};
 use chanx_core::{DecodeError, Message, SingleMessage};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Chat text for a room.
 #[derive(Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Message)]
@@ -166,9 +166,12 @@ fn decode_errors_locate_the_field() {
             .unwrap_err();
     match error.0 {
         FrameError::InvalidPayload { loc, kind, msg } => {
-            assert_eq!(kind, "invalid_type");
+            assert_eq!(kind, "int_parsing");
             assert_eq!(loc.last(), Some(&LocSegment::Key("reply_to".into())));
-            assert_eq!(msg, "Invalid type: string \"x\", expected u64");
+            assert_eq!(
+                msg,
+                "Input should be a valid integer, unable to parse string as an integer"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -246,7 +249,10 @@ fn built_in_messages_have_the_protocol_shapes() {
         r#"{"action":"event_complete","payload":null}"#
     );
     assert_eq!(
-        ErrorMessage(json!({"detail": "x"})).to_json(),
+        ErrorMessage(chanx_core::protocol::ErrorPayload::Detail(
+            chanx_core::protocol::ErrorDetail { detail: "x".into() }
+        ))
+        .to_json(),
         r#"{"action":"error","payload":{"detail":"x"}}"#
     );
     let auth = Authentication {
@@ -258,4 +264,211 @@ fn built_in_messages_have_the_protocol_shapes() {
         serde_json::from_str::<serde_json::Value>(&auth.to_json()).unwrap(),
         json!({"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":{"user":1}}})
     );
+}
+
+/// A form with a field of each common type, to check the error table.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    A,
+    B,
+}
+
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+struct Spot {
+    x: i32,
+}
+
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema, Message)]
+#[message(action = "form")]
+#[serde(deny_unknown_fields)]
+struct Form {
+    name: String,
+    age: u8,
+    score: f64,
+    active: bool,
+    tags: Vec<String>,
+    meta: std::collections::BTreeMap<String, String>,
+    kind: Kind,
+    spot: Spot,
+}
+
+/// The pydantic error types, `loc`s and messages of the documented table
+/// (`chanx::protocol`), one case each.
+#[test]
+fn validation_errors_use_pydantic_names() {
+    let valid = json!({
+        "name": "n", "age": 1, "score": 1.5, "active": true, "tags": ["t"],
+        "meta": {"k": "v"}, "kind": "a", "spot": {"x": 1}
+    });
+    assert!(Form::from_json(&json!({"action": "form", "payload": valid}).to_string()).is_ok());
+    let cases: &[(&str, Value, &str, &[&str], &str)] = &[
+        ("name", Value::Null, "missing", &["name"], "Field required"),
+        (
+            "name",
+            json!(5),
+            "string_type",
+            &["name"],
+            "Input should be a valid string",
+        ),
+        (
+            "age",
+            json!("x"),
+            "int_parsing",
+            &["age"],
+            "Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            "age",
+            json!(1.5),
+            "int_from_float",
+            &["age"],
+            "Input should be a valid integer, got a number with a fractional part",
+        ),
+        (
+            "age",
+            json!(300),
+            "less_than_equal",
+            &["age"],
+            "Input should be less than or equal to 255",
+        ),
+        (
+            "age",
+            json!(-1),
+            "greater_than_equal",
+            &["age"],
+            "Input should be greater than or equal to 0",
+        ),
+        (
+            "age",
+            json!(true),
+            "int_type",
+            &["age"],
+            "Input should be a valid integer",
+        ),
+        (
+            "score",
+            json!("x"),
+            "float_parsing",
+            &["score"],
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+        (
+            "score",
+            json!([]),
+            "float_type",
+            &["score"],
+            "Input should be a valid number",
+        ),
+        (
+            "active",
+            json!("x"),
+            "bool_parsing",
+            &["active"],
+            "Input should be a valid boolean, unable to interpret input",
+        ),
+        (
+            "active",
+            json!([]),
+            "bool_type",
+            &["active"],
+            "Input should be a valid boolean",
+        ),
+        (
+            "tags",
+            json!("x"),
+            "list_type",
+            &["tags"],
+            "Input should be a valid list",
+        ),
+        (
+            "meta",
+            json!([]),
+            "dict_type",
+            &["meta"],
+            "Input should be a valid dictionary",
+        ),
+        (
+            "kind",
+            json!("c"),
+            "enum",
+            &["kind"],
+            "Input should be 'a' or 'b'",
+        ),
+        (
+            "spot",
+            json!(5),
+            "model_type",
+            &["spot"],
+            "Input should be a valid dictionary or instance of Spot",
+        ),
+        (
+            "extra",
+            json!(1),
+            "extra_forbidden",
+            &["extra"],
+            "Extra inputs are not permitted",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (field, value, kind, loc, msg) in cases {
+        let mut payload = valid.clone();
+        if value.is_null() {
+            payload.as_object_mut().unwrap().remove(*field);
+        } else {
+            payload[*field] = value.clone();
+        }
+        let frame = json!({"action": "form", "payload": payload}).to_string();
+        let expected_loc: Vec<LocSegment> = ["form", "payload"]
+            .iter()
+            .chain(loc.iter())
+            .map(|key| LocSegment::Key((*key).into()))
+            .collect();
+        match Form::from_json(&frame).unwrap_err().0 {
+            FrameError::InvalidPayload {
+                loc: got_loc,
+                kind: got_kind,
+                msg: got_msg,
+            } if got_kind == *kind && got_loc == expected_loc && got_msg == *msg => {}
+            other => failures.push(format!(
+                "{field}={value}: expected {kind} {msg:?}, got {other:?}"
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // No payload at all is `missing`; `null` is the wrong type.
+    assert_eq!(
+        Form::from_json(r#"{"action":"form"}"#).unwrap_err().0,
+        FrameError::InvalidPayload {
+            loc: vec![
+                LocSegment::Key("form".into()),
+                LocSegment::Key("payload".into())
+            ],
+            kind: "missing",
+            msg: "Field required".into(),
+        }
+    );
+    assert_eq!(
+        Form::from_json(r#"{"action":"form","payload":null}"#)
+            .unwrap_err()
+            .0,
+        FrameError::InvalidPayload {
+            loc: vec![
+                LocSegment::Key("form".into()),
+                LocSegment::Key("payload".into())
+            ],
+            kind: "model_type",
+            msg: "Input should be a valid dictionary or instance of Form".into(),
+        }
+    );
+    // An element of a list is located by its index.
+    let mut payload = valid.clone();
+    payload["tags"] = json!(["ok", 7]);
+    let frame = json!({"action": "form", "payload": payload}).to_string();
+    let FrameError::InvalidPayload { loc, kind, .. } = Form::from_json(&frame).unwrap_err().0
+    else {
+        panic!("not a payload error");
+    };
+    assert_eq!(kind, "string_type");
+    assert_eq!(loc.last(), Some(&LocSegment::Index(1)));
 }

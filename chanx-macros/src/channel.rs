@@ -15,10 +15,12 @@ const CHANNEL_KEYS: &[&str] = &[
     "tags",
     "groups",
     "send_completion",
-    "send_group_complete",
-    "send_event_complete",
-    "send_authentication",
+    "send_authentication_message",
+    "camelize",
+    "log_websocket_message",
+    "log_ignored_actions",
     "authenticator",
+    "authenticators",
     "permissions",
     "sends",
     "crate",
@@ -28,6 +30,7 @@ const MARKERS: &[&str] = &[
     "ws_handler",
     "event_handler",
     "on_connect",
+    "build_groups",
     "post_authentication",
 ];
 
@@ -37,12 +40,13 @@ struct ChannelArgs {
     description: Option<LitStr>,
     tags: Vec<LitStr>,
     groups: Vec<LitStr>,
-    send_completion: bool,
-    send_group_complete: bool,
-    send_event_complete: bool,
-    send_authentication: Option<bool>,
-    authenticator: Option<Type>,
-    permissions: Vec<Type>,
+    send_completion: Option<bool>,
+    send_authentication_message: Option<bool>,
+    camelize: Option<bool>,
+    log_websocket_message: Option<bool>,
+    log_ignored_actions: Option<Vec<LitStr>>,
+    authenticators: Vec<Type>,
+    permissions: Option<Vec<Type>>,
     sends: Vec<Type>,
     krate: Option<syn::Path>,
 }
@@ -53,10 +57,11 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut tags = Once::default();
     let mut groups = Once::default();
     let mut send_completion = Once::default();
-    let mut send_group_complete = Once::default();
-    let mut send_event_complete = Once::default();
-    let mut send_authentication = Once::default();
-    let mut authenticator = Once::default();
+    let mut send_authentication_message = Once::default();
+    let mut camelize = Once::default();
+    let mut log_websocket_message = Once::default();
+    let mut log_ignored_actions = Once::default();
+    let mut authenticators = Once::default();
     let mut permissions = Once::default();
     let mut sends = Once::default();
     let mut krate = Once::default();
@@ -77,18 +82,30 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
             groups.set(&meta, list)
         } else if meta.path.is_ident("send_completion") {
             send_completion.set(&meta, attr::parse_flag(&meta)?)
-        } else if meta.path.is_ident("send_group_complete") {
-            send_group_complete.set(&meta, attr::parse_flag(&meta)?)
-        } else if meta.path.is_ident("send_event_complete") {
-            send_event_complete.set(&meta, attr::parse_flag(&meta)?)
-        } else if meta.path.is_ident("send_authentication") {
-            send_authentication.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("send_authentication_message") {
+            send_authentication_message.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("camelize") {
+            camelize.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("log_websocket_message") {
+            log_websocket_message.set(&meta, attr::parse_flag(&meta)?)
+        } else if meta.path.is_ident("log_ignored_actions") {
+            log_ignored_actions.set(&meta, attr::parse_str_list(&meta)?)
         } else if meta.path.is_ident("authenticator") {
-            authenticator.set(&meta, meta.value()?.parse::<Type>()?)
+            authenticators.set(&meta, vec![meta.value()?.parse::<Type>()?])
+        } else if meta.path.is_ident("authenticators") {
+            authenticators.set(&meta, parse_type_list(&meta)?)
         } else if meta.path.is_ident("permissions") {
             permissions.set(&meta, parse_type_list(&meta)?)
         } else if meta.path.is_ident("sends") {
             sends.set(&meta, parse_type_list(&meta)?)
+        } else if meta.path.is_ident("send_group_complete")
+            || meta.path.is_ident("send_event_complete")
+        {
+            Err(meta.error(
+                "`send_completion` now drives `complete`, `group_complete` and `event_complete` together, as in Chanx 2",
+            ))
+        } else if meta.path.is_ident("send_authentication") {
+            Err(meta.error("renamed `send_authentication_message`, as Chanx's setting"))
         } else {
             Err(attr::unknown_key(&meta, "#[channel]", CHANNEL_KEYS))
         }
@@ -96,18 +113,26 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     if let Err(error) = parser.parse2(tokens) {
         errors.push(error);
     }
+    let authenticators = authenticators.value.unwrap_or_default();
+    if authenticators.len() > 4 {
+        errors.spanned(
+            &authenticators[4],
+            "a channel takes at most four authenticators",
+        );
+    }
     ChannelArgs {
         name: name.value,
         description: description.value,
         tags: tags.value.unwrap_or_default(),
         groups: groups.value.unwrap_or_default(),
-        send_completion: send_completion.value.unwrap_or(false),
+        send_completion: send_completion.value,
+        send_authentication_message: send_authentication_message.value,
+        camelize: camelize.value,
+        log_websocket_message: log_websocket_message.value,
+        log_ignored_actions: log_ignored_actions.value,
         krate: krate.value,
-        send_group_complete: send_group_complete.value.unwrap_or(false),
-        send_event_complete: send_event_complete.value.unwrap_or(false),
-        send_authentication: send_authentication.value,
-        authenticator: authenticator.value,
-        permissions: permissions.value.unwrap_or_default(),
+        authenticators,
+        permissions: permissions.value,
         sends: sends.value.unwrap_or_default(),
     }
 }
@@ -128,7 +153,9 @@ fn parse_type_list(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<Typ
     }
 }
 
-/// A group template: group-name characters, with `{param}` placeholders.
+/// A group template: group-name characters, with `{param}` placeholders
+/// that each stand alone between `_`, `-` or the ends, and no `.` when
+/// there are placeholders (values are encoded with `.`; see `chanx::layer`).
 fn check_group_template(template: &LitStr) -> syn::Result<()> {
     let value = template.value();
     let mut literal = String::new();
@@ -161,6 +188,24 @@ fn check_group_template(template: &LitStr) -> syn::Result<()> {
             template.span(),
             "a group name uses ASCII letters, digits, `-`, `_` and `.` (with `{param}` placeholders)",
         ));
+    }
+    if value.contains('{') {
+        if literal.contains('.') {
+            return Err(syn::Error::new(
+                template.span(),
+                "a group template with placeholders cannot contain `.` (it is reserved for encoded values); separate with `_` or `-`",
+            ));
+        }
+        for run in value.split(['_', '-']) {
+            if run.contains('{')
+                && !(run.starts_with('{') && run.ends_with('}') && run.matches('{').count() == 1)
+            {
+                return Err(syn::Error::new(
+                    template.span(),
+                    "a placeholder stands alone between `_`, `-` or the ends of the template, as in `chat_{room}` or `room-{id}-log`",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -251,6 +296,7 @@ struct Hook {
 struct Model {
     handlers: Vec<Handler>,
     on_connect: Option<Hook>,
+    build_groups: Option<Hook>,
     post_authentication: Option<Hook>,
 }
 
@@ -331,7 +377,7 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
             errors.spanned(
                 &function.attrs[markers[1].0],
                 format!(
-                    "a method can carry only one of #[ws_handler], #[on_connect], #[post_authentication]; `{}` already has #[{}]",
+                    "a method can carry only one of #[ws_handler], #[event_handler], #[on_connect], #[build_groups], #[post_authentication]; `{}` already has #[{}]",
                     function.sig.ident, markers[0].1
                 ),
             );
@@ -375,9 +421,15 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
                     set_hook(&mut model.on_connect, hook, "on_connect", errors);
                 }
             }
+            "build_groups" => {
+                reject_args(&attribute, errors);
+                if let Some(hook) = check_method_hook(function, "build_groups", errors) {
+                    set_hook(&mut model.build_groups, hook, "build_groups", errors);
+                }
+            }
             _ => {
                 reject_args(&attribute, errors);
-                if let Some(hook) = check_post_authentication(function, errors) {
+                if let Some(hook) = check_method_hook(function, "post_authentication", errors) {
                     set_hook(
                         &mut model.post_authentication,
                         hook,
@@ -573,8 +625,9 @@ fn check_on_connect(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> 
     })
 }
 
-fn check_post_authentication(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
-    let what = "post_authentication";
+/// A hook that is a method: `#[post_authentication]` or `#[build_groups]`,
+/// taking `(&self)` or `(&self, ctx: &Context)` (`&mut self` too).
+fn check_method_hook(function: &ImplItemFn, what: &str, errors: &mut Errors) -> Option<Hook> {
     let is_async = require_async(function, what, errors);
     let has_receiver = require_ref_receiver(function, what, errors);
     let takes_ctx = match typed_args(function).len() {
@@ -583,11 +636,29 @@ fn check_post_authentication(function: &ImplItemFn, errors: &mut Errors) -> Opti
         _ => {
             errors.spanned(
                 &function.sig.inputs,
-                "a #[post_authentication] hook takes `(&mut self)` or `(&mut self, ctx: &Context)`",
+                format!("a #[{what}] hook takes `(&mut self)` or `(&mut self, ctx: &Context)`"),
             );
             return None;
         }
     };
+    if what == "build_groups" {
+        if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first()
+            && receiver.mutability.is_some()
+        {
+            errors.spanned(
+                receiver,
+                "a #[build_groups] hook reads the consumer: it takes `&self`",
+            );
+            return None;
+        }
+        if matches!(function.sig.output, ReturnType::Default) {
+            errors.spanned(
+                &function.sig.ident,
+                "a #[build_groups] hook returns the group names: `-> Vec<String>`",
+            );
+            return None;
+        }
+    }
     let output = returned_type(function, errors)?;
     (is_async && has_receiver).then(|| Hook {
         method: function.sig.ident.clone(),
@@ -615,10 +686,11 @@ fn render(
             .map_or_else(|| type_key(self_ty), |segment| segment.ident.to_string()),
         other => type_key(other),
     };
-    let name = args
-        .name
-        .as_ref()
-        .map_or_else(|| type_name.clone(), LitStr::value);
+    // As Chanx: the type name without `Consumer`, in snake_case.
+    let name = args.name.as_ref().map_or_else(
+        || decamelize(type_name.strip_suffix("Consumer").unwrap_or(&type_name)),
+        LitStr::value,
+    );
     let description = args
         .description
         .as_ref()
@@ -627,18 +699,32 @@ fn render(
     let description = attr::option_str(description.as_deref());
     let tags = lit_list(&args.tags);
     let groups = lit_list(&args.groups);
-    let send_completion = args.send_completion;
-    let send_group_complete = args.send_group_complete;
-    let send_event_complete = args.send_event_complete;
-    let send_authentication = args
-        .send_authentication
-        .unwrap_or(args.authenticator.is_some() || !args.permissions.is_empty());
-    let authenticated = args.authenticator.is_some();
-    let authenticator = match &args.authenticator {
-        Some(ty) => quote!(#ty),
-        None => quote!(#krate::__private::NoAuthenticator),
+    let option = |value: Option<bool>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
     };
-    let channel_permissions = &args.permissions;
+    let send_completion = option(args.send_completion);
+    let send_authentication_message = option(args.send_authentication_message);
+    let camelize = option(args.camelize);
+    let log_websocket_message = option(args.log_websocket_message);
+    let log_ignored_actions = match &args.log_ignored_actions {
+        Some(list) => quote!(::core::option::Option::Some(&[#(#list),*])),
+        None => quote!(::core::option::Option::None),
+    };
+    let authenticates = !args.authenticators.is_empty()
+        || args
+            .permissions
+            .as_ref()
+            .is_some_and(|list| !list.is_empty());
+    let authenticator_types = &args.authenticators;
+    // Authenticators without `permissions`: authentication is required.
+    let channel_permissions: Vec<Type> = match &args.permissions {
+        Some(list) => list.clone(),
+        None if !args.authenticators.is_empty() => {
+            vec![syn::parse_quote!(#krate::auth::IsAuthenticated)]
+        }
+        None => Vec::new(),
+    };
     let sends = &args.sends;
     let hook_output = model.post_authentication.as_ref().map(|hook| {
         let output = &hook.output;
@@ -751,6 +837,20 @@ fn render(
             }
         }
     };
+    let build_groups = match &model.build_groups {
+        Some(hook) => {
+            let method = &hook.method;
+            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+            let output = &hook.output;
+            let krate_here = attr::respan(krate, output.span());
+            quote_spanned! {output.span()=>
+                #krate_here::__private::GroupsOutcome::new(Self::#method(self, #ctx_arg).await)
+            }
+        }
+        None => {
+            quote!(#krate::__private::GroupsOutcome::new(::std::vec::Vec::<::std::string::String>::new()))
+        }
+    };
     let post_authentication = match &model.post_authentication {
         Some(hook) => {
             let method = &hook.method;
@@ -799,13 +899,13 @@ fn render(
 
             const CONFIG: #krate::ConsumerConfig = #krate::ConsumerConfig::new()
                 .send_completion(#send_completion)
-                .send_group_complete(#send_group_complete)
-                .send_event_complete(#send_event_complete)
-                .send_authentication(#send_authentication);
+                .send_authentication_message(#send_authentication_message)
+                .camelize(#camelize)
+                .log_websocket_message(#log_websocket_message)
+                .log_ignored_actions(#log_ignored_actions)
+                .authenticates(#authenticates);
 
-            type Authenticator = #authenticator;
-
-            const AUTHENTICATED: bool = #authenticated;
+            type Authenticators = (#(#authenticator_types,)*);
 
             async fn check_permissions(
                 ctx: &#krate::Context,
@@ -820,6 +920,14 @@ fn render(
             ) -> ::core::result::Result<Self, #krate::Reject> {
                 let _ = ctx;
                 #connect
+            }
+
+            async fn build_groups(
+                &self,
+                ctx: &#krate::Context,
+            ) -> #krate::__private::GroupsOutcome {
+                let _ = ctx;
+                #build_groups
             }
 
             async fn post_authentication(
@@ -844,4 +952,52 @@ pub(crate) fn outside_channel(name: &str, item: TokenStream) -> TokenStream {
     )
     .to_compile_error();
     quote!(#error #item)
+}
+
+/// `RoomChat` → `room_chat`, as `humps.decamelize` (Chanx's default channel
+/// names): runs of capitals before a capitalised word are one word
+/// (`MyHTTPThing` → `my_http_thing`), and an all-capital name is kept.
+fn decamelize(name: &str) -> String {
+    if name.chars().any(char::is_lowercase) || !name.chars().any(char::is_uppercase) {
+        let chars: Vec<char> = name.chars().collect();
+        let mut out = String::with_capacity(name.len() + 4);
+        for (index, &c) in chars.iter().enumerate() {
+            if c.is_uppercase() && index > 0 {
+                let previous = chars[index - 1];
+                let next_lower = chars.get(index + 1).is_some_and(|next| next.is_lowercase());
+                let boundary = previous.is_lowercase()
+                    || (previous.is_ascii_digit() && next_lower)
+                    || (previous.is_uppercase() && next_lower);
+                if boundary && !out.ends_with('_') {
+                    out.push('_');
+                }
+            }
+            out.extend(c.to_lowercase());
+        }
+        out
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decamelize;
+
+    #[test]
+    fn default_names_follow_chanx() {
+        for (name, expected) in [
+            ("RoomChat", "room_chat"),
+            ("SystemMessage", "system_message"),
+            ("MyHTTPThing", "my_http_thing"),
+            ("AIAssistant", "ai_assistant"),
+            ("Emit", "emit"),
+            ("V2Chat", "v2_chat"),
+            ("JSON", "JSON"),
+            ("ChatConsumerV2", "chat_consumer_v2"),
+            ("Health", "health"),
+        ] {
+            assert_eq!(decamelize(name), expected, "{name}");
+        }
+    }
 }

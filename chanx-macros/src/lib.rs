@@ -100,3 +100,15 @@ pub fn on_connect(_attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn post_authentication(_attr: TokenStream, item: TokenStream) -> TokenStream {
     channel::outside_channel("post_authentication", item.into()).into()
 }
+
+/// Marks the method of a `#[channel]` impl block that computes a
+/// connection's groups at connect (Chanx's `build_groups`), from the
+/// consumer the `#[on_connect]` hook built, the identity, state and path:
+/// `async fn groups(&self, ctx: &Context) -> Vec<String>` (or a `Result`
+/// of it). They are joined with the declared `groups`, right after the
+/// `authentication` frame; a name that is not a valid group name closes
+/// the connection with 1011 (build names with `chanx::layer::safe_group_name`).
+#[proc_macro_attribute]
+pub fn build_groups(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("build_groups", item.into()).into()
+}

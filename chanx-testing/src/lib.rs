@@ -94,6 +94,7 @@ pub struct CommunicatorBuilder {
     path: String,
     query: Vec<(String, String)>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    cookies: Vec<String>,
     timeout: Duration,
     /// The name of a header that was invalid.
     invalid: Option<String>,
@@ -194,6 +195,29 @@ impl CommunicatorBuilder {
         self
     }
 
+    /// Sends `Authorization: Bearer <token>`, as a client of a
+    /// [`BearerToken`](chanx_core::auth::BearerToken) channel does. (For
+    /// DRF's keyword, `.header("Authorization", "Token …")`.)
+    pub fn token(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// Adds a cookie (all cookies travel in one `Cookie` header), as a
+    /// browser of a [`SessionCookie`](chanx_core::auth::SessionCookie)
+    /// channel sends its session.
+    ///
+    /// ```
+    /// # use chanx_testing::Communicator;
+    /// let builder = Communicator::builder("/ws/chat")
+    ///     .cookie("sessionid", "abc")
+    ///     .cookie("theme", "dark");
+    /// # drop(builder);
+    /// ```
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        self.cookies.push(format!("{name}={value}"));
+        self
+    }
+
     /// How long each `receive_*` call waits (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -246,6 +270,14 @@ impl CommunicatorBuilder {
             })?;
         for (name, value) in &self.headers {
             request.headers_mut().append(name.clone(), value.clone());
+        }
+        if !self.cookies.is_empty() {
+            let cookies = HeaderValue::try_from(self.cookies.join("; ")).map_err(|_| {
+                ConnectError::InvalidHeader {
+                    name: "Cookie".to_owned(),
+                }
+            })?;
+            request.headers_mut().append(http::header::COOKIE, cookies);
         }
         Ok(request)
     }
@@ -349,6 +381,7 @@ impl Communicator {
             path: path.into(),
             query: Vec::new(),
             headers: Vec::new(),
+            cookies: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             invalid: None,
             config: None,
@@ -475,16 +508,66 @@ impl Communicator {
         Ok(M::from_json(&self.receive_text().await?)?)
     }
 
-    /// Receives frames until one with action `complete` (not included).
+    /// Receives frames until one with action `complete` (not included),
+    /// skipping `group_complete` and `event_complete` frames, as Chanx's
+    /// `receive_all_json` does: everything one client frame caused.
     ///
-    /// Needs a consumer with `#[channel(send_completion)]`.
+    /// Needs a consumer with `send_completion` on (the channel's key or
+    /// the router's [`Settings`](chanx_core::Settings)).
     ///
     /// # Errors
     ///
     /// As [`Communicator::receive_json`]; a timeout means no `complete`
     /// frame arrived.
+    pub async fn receive_all_json(&mut self) -> Result<Vec<Value>, ReceiveError> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.receive_json().await?;
+            match frame.get("action").and_then(Value::as_str) {
+                Some("complete") => return Ok(frames),
+                Some("group_complete" | "event_complete") => {}
+                _ => frames.push(frame),
+            }
+        }
+    }
+
+    /// Chanx's other name for [`Communicator::receive_all_json`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Communicator::receive_all_json`].
     pub async fn receive_all_messages(&mut self) -> Result<Vec<Value>, ReceiveError> {
-        self.receive_until("complete").await
+        self.receive_all_json().await
+    }
+
+    /// Receives the `authentication` frame and checks that it reports
+    /// success (`status_code` 200), as Chanx's
+    /// `assert_authenticated_status_ok`. Returns its `data`.
+    ///
+    /// # Panics
+    ///
+    /// When the next frame is not a successful `authentication` frame, or
+    /// none arrives: the panic message shows what came instead.
+    pub async fn assert_authenticated_status_ok(&mut self) -> Value {
+        let frame = match self.receive_json().await {
+            Ok(frame) => frame,
+            Err(error) => panic!("expected the authentication frame, got {error}"),
+        };
+        assert_eq!(
+            frame.get("action").and_then(Value::as_str),
+            Some("authentication"),
+            "expected the authentication frame, got {frame}"
+        );
+        // `statusCode` on a camelCase channel.
+        let status = frame
+            .pointer("/payload/status_code")
+            .or_else(|| frame.pointer("/payload/statusCode"))
+            .and_then(Value::as_u64);
+        assert_eq!(status, Some(200), "authentication did not succeed: {frame}");
+        frame
+            .pointer("/payload/data")
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     /// Receives frames until one with action `stop_action` (not included).

@@ -139,7 +139,7 @@ pub use chanx_core::*;
 pub use chanx_macros::ChanxMessage as Message;
 /// Makes an `impl` block a consumer: see [the crate documentation](crate#concepts).
 pub use chanx_macros::chanx_channel as channel;
-pub use chanx_macros::{event_handler, on_connect, post_authentication, ws_handler};
+pub use chanx_macros::{build_groups, event_handler, on_connect, post_authentication, ws_handler};
 
 /// The `schemars` this crate was built with, for
 /// `#[schemars(crate = "chanx::schemars")]` when you do not depend on it

@@ -30,13 +30,15 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use limits::{FanoutBudget, MessageLimiter, Verdict};
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticators as _};
 use crate::config::ServerConfig;
-use crate::consumer::{Consumer, Outcome};
+use crate::consumer::{Consumer, GroupsOutcome, Outcome};
 use crate::context::{ConnectionId, Context, RequestInfo};
-use crate::layer::{ChannelName, Inbox, Layer, LayerMessage, MessageKind};
-use crate::message::Message as _;
-use crate::wire::{self, Envelope, FrameError};
+use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
+
+use crate::protocol;
+use crate::settings::{Effective, Settings};
+use crate::wire::{Envelope, FrameError};
 use crate::ws::CloseCode;
 use crate::ws::outbox::{Outbound, Outbox};
 use crate::ws::read::{FrameReader, Incoming, ReadError, ReadLimits};
@@ -88,6 +90,8 @@ pub(crate) struct ConnectionParams {
     pub(crate) authenticators: Arc<Extensions>,
     pub(crate) layer: Layer,
     pub(crate) config: Arc<ServerConfig>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) ignored_actions: Arc<[String]>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -150,15 +154,11 @@ impl EndReason {
     }
 }
 
-const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
-const GROUP_COMPLETE_FRAME: &str = r#"{"action":"group_complete","payload":null}"#;
-const EVENT_COMPLETE_FRAME: &str = r#"{"action":"event_complete","payload":null}"#;
 /// How long the writer may take to drain after the loop ends.
 pub(crate) const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the server waits for the client's answer to its close frame
 /// before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
-const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"status_code":429,"detail":"Rate limit exceeded: slow down."}}"#;
 
 /// Runs one connection of consumer `C` to its end.
 pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParams) -> EndReason {
@@ -182,6 +182,8 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
         },
         writer_failed.clone(),
     ));
+    let effective = Effective::resolve::<C>(&params.settings, &params.ignored_actions);
+    let direct_broadcasts = !effective.send_completion && effective.frames.is_none();
     let ctx = Context::new(
         params.id,
         params.layer.clone(),
@@ -189,6 +191,7 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
         Arc::clone(&params.state),
         Arc::clone(&outbox),
         config.fanout_limit,
+        &effective,
     );
     let mut inbox = params
         .layer
@@ -203,9 +206,10 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
         outbox: Arc::clone(&outbox),
         writer: Some(writer),
     };
-    if !C::CONFIG.send_group_complete {
-        // Broadcasts need nothing from this loop: they go straight to the
-        // writer, in order with this connection's own replies.
+    if direct_broadcasts {
+        // Broadcasts need nothing from this loop (no completion frame, no
+        // camelCase, no logging): they go straight to the writer, in order
+        // with this connection's own replies.
         inbox.deliver_broadcasts_to(Arc::clone(&outbox));
     }
     let mut reader = FrameReader::new(
@@ -221,7 +225,7 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
     drop(initial);
 
     let end = tokio::select! {
-        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params) => end,
+        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params, &effective) => end,
         // The writer is gone (dead peer, write timeout): stop reading too,
         // even in the middle of a handler.
         () = writer_failed.cancelled() => EndReason::Transport,
@@ -429,8 +433,9 @@ async fn drive<C: Consumer>(
     reader: &mut Reader,
     inbox: &mut Inbox,
     params: &ConnectionParams,
+    effective: &Effective,
 ) -> EndReason {
-    let mut consumer = match establish::<C>(ctx, params).await {
+    let mut consumer = match establish::<C>(ctx, params, effective).await {
         Ok(consumer) => consumer,
         Err(end) => return end,
     };
@@ -514,7 +519,8 @@ async fn drive<C: Consumer>(
             Verdict::Refuse => {
                 // Never waits: a flooding client that does not read must not
                 // stall the loop that is about to close it.
-                let frame = Outbound::Text(Utf8Bytes::from_static(RATE_LIMITED_FRAME));
+                let frame =
+                    Outbound::Text(ctx.outgoing(Utf8Bytes::from_static(protocol::rate_limited())));
                 let _ = ctx.outbox().try_push(frame);
                 continue;
             }
@@ -526,10 +532,9 @@ async fn drive<C: Consumer>(
                 while_reading(work, ctx, reader, &mut state, &mut timer).await
             }
             Incoming::Binary(_) => {
+                // Like Chanx: an error frame, and no `complete` (the frame
+                // never reached a handler's validation).
                 send(ctx, FrameError::binary_frame().to_frame(&[])).await;
-                if C::CONFIG.send_completion {
-                    send_static(ctx, COMPLETE_FRAME).await;
-                }
                 None
             }
             // Control frames were handled above.
@@ -644,43 +649,50 @@ async fn finish_inbox<C: Consumer>(
     EndReason::Shutdown
 }
 
+/// Refuses a connection that did not authenticate: the `authentication`
+/// frame with the status (unless it is a server error, as in Chanx), then a
+/// close with `4000 + status`.
+async fn refuse(ctx: &Context, error: &AuthError, send_frame: bool) {
+    tracing::info!(
+        status = error.status(),
+        detail = error.detail(),
+        "connection not authorised"
+    );
+    if send_frame && error.status() < 500 {
+        let data = serde_json::json!({ "detail": error.detail() });
+        send(ctx, protocol::authentication(error.status(), Some(data))).await;
+    }
+    match CloseCode::application(4000 + error.status()) {
+        Ok(code) => ctx.close(code, error.status_text()),
+        Err(_) => ctx.close(CloseCode::POLICY, error.status_text()),
+    }
+}
+
 /// Authentication, the consumer's connect hook, the authentication frame,
-/// the declared groups and the `post_authentication` hook.
-async fn establish<C: Consumer>(ctx: &Context, params: &ConnectionParams) -> Result<C, EndReason> {
+/// the declared and built groups and the `post_authentication` hook.
+async fn establish<C: Consumer>(
+    ctx: &Context,
+    params: &ConnectionParams,
+    effective: &Effective,
+) -> Result<C, EndReason> {
     let auth_data = match authenticate::<C>(ctx, &params.authenticators).await {
         Ok(data) => data,
         Err(error) => {
-            tracing::info!(
-                status = error.status(),
-                detail = error.detail(),
-                "connection not authorised"
-            );
-            send(
-                ctx,
-                authentication_frame(error.status(), None, Some(error.detail())),
-            )
-            .await;
-            match CloseCode::application(4000 + error.status()) {
-                Ok(code) => ctx.close(code, error.status_text()),
-                Err(_) => ctx.close(CloseCode::POLICY, error.status_text()),
-            }
+            refuse(ctx, &error, effective.send_authentication).await;
             return Err(EndReason::ServerClosed);
         }
     };
 
     let connected = AssertUnwindSafe(C::connect(ctx)).catch_unwind().await;
-    let mut consumer = match connected {
+    let consumer = match connected {
         Ok(Ok(consumer)) => consumer,
         Ok(Err(reject)) => {
-            tracing::info!(code = %reject.code(), reason = reject.reason(), "connection refused");
             if let Some(error) = reject.auth_error() {
-                send(
-                    ctx,
-                    authentication_frame(error.status(), None, Some(error.detail())),
-                )
-                .await;
+                refuse(ctx, error, true).await;
+            } else {
+                tracing::info!(code = %reject.code(), reason = reject.reason(), "connection refused");
+                ctx.close(reject.code(), reject.reason());
             }
-            ctx.close(reject.code(), reject.reason());
             return Err(EndReason::ServerClosed);
         }
         Err(panic) => {
@@ -689,22 +701,51 @@ async fn establish<C: Consumer>(ctx: &Context, params: &ConnectionParams) -> Res
             return Err(EndReason::ServerClosed);
         }
     };
+    let mut consumer = consumer;
 
     // The authentication frame comes first: broadcasts reach the client as
     // soon as it is in its groups.
-    if C::CONFIG.send_authentication {
-        send(ctx, authentication_frame(200, auth_data, None)).await;
+    if effective.send_authentication {
+        send(ctx, protocol::authentication(200, Some(auth_data))).await;
     }
 
+    let mut groups = Vec::new();
     for template in C::CHANNEL.groups {
-        let group = match crate::group::expand(template, |name| ctx.param(name)) {
-            Ok(group) => group,
+        match crate::group::expand(template, |name| ctx.param(name)) {
+            Ok(group) => groups.push(group),
             Err(problem) => {
                 tracing::info!(template, %problem, "refusing connection: bad group name");
                 ctx.close(CloseCode::POLICY, "invalid group name");
                 return Err(EndReason::ServerClosed);
             }
-        };
+        }
+    }
+    let built = AssertUnwindSafe(consumer.build_groups(ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            GroupsOutcome(Err(format!("panicked: {}", panic_message(&*panic)).into()))
+        });
+    match built.0 {
+        Ok(names) => {
+            for name in names {
+                match GroupName::new(&name) {
+                    Ok(group) => groups.push(group),
+                    Err(error) => {
+                        tracing::error!(%error, "#[build_groups] returned an invalid group name");
+                        ctx.close(CloseCode::INTERNAL_ERROR, "invalid group name");
+                        return Err(EndReason::ServerClosed);
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "#[build_groups] hook failed");
+            ctx.close(CloseCode::INTERNAL_ERROR, "cannot build groups");
+            return Err(EndReason::ServerClosed);
+        }
+    }
+    for group in groups {
         if let Err(error) = ctx.join_group(group).await {
             tracing::error!(%error, "cannot join the channel's groups");
             ctx.close(CloseCode::INTERNAL_ERROR, "channel layer unavailable");
@@ -730,10 +771,14 @@ async fn establish<C: Consumer>(ctx: &Context, params: &ConnectionParams) -> Res
 }
 
 async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
-    match Envelope::parse(text) {
+    let text = ctx.incoming(text);
+    match Envelope::parse(&text) {
         Err(error) => {
+            // Not followed by `complete`, as in Chanx: the frame never
+            // reached a handler's validation.
             tracing::debug!(kind = error.kind(), "rejected frame");
             send(ctx, rejection::<C>(&error, None)).await;
+            return;
         }
         Ok(envelope) => {
             tracing::trace!(action = &*envelope.action, "frame");
@@ -744,7 +789,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                     tracing::error!(action = &*envelope.action, %error, "handler failed");
                     send(
                         ctx,
-                        wire::handler_failed_frame(&envelope.action, envelope.reference),
+                        protocol::handler_failed(&envelope.action, envelope.reference),
                     )
                     .await;
                 }
@@ -763,7 +808,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                         "permission denied"
                     );
                     let frame =
-                        wire::denied_frame(denied.status(), denied.detail(), envelope.reference);
+                        protocol::denied(denied.status(), denied.detail(), envelope.reference);
                     send(ctx, frame).await;
                 }
                 Outcome::Unknown => {
@@ -775,8 +820,8 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
             }
         }
     }
-    if C::CONFIG.send_completion {
-        send_static(ctx, COMPLETE_FRAME).await;
+    if ctx.completion() {
+        send_static(ctx, protocol::complete()).await;
     }
 }
 
@@ -794,8 +839,8 @@ async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, mess
     match message.kind() {
         MessageKind::Broadcast => {
             let _ = ctx.send_frame(message.frame().clone()).await;
-            if C::CONFIG.send_group_complete {
-                send_static(ctx, GROUP_COMPLETE_FRAME).await;
+            if ctx.completion() {
+                send_static(ctx, protocol::group_complete()).await;
             }
         }
         MessageKind::Event => {
@@ -821,35 +866,39 @@ async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, mess
                     }
                 },
             }
-            if C::CONFIG.send_event_complete {
-                send_static(ctx, EVENT_COMPLETE_FRAME).await;
+            if ctx.completion() {
+                send_static(ctx, protocol::event_complete()).await;
             }
         }
     }
 }
 
-/// Runs the consumer's authenticator and channel permissions; returns the
-/// `data` for the authentication frame.
+/// Runs the consumer's authenticators and channel permissions; returns the
+/// `data` for the authentication frame. A "not authenticated" refusal is
+/// 403 rather than 401 when the first authenticator has no
+/// `WWW-Authenticate` scheme, as in DRF.
 async fn authenticate<C: Consumer>(
     ctx: &Context,
-    authenticators: &Extensions,
-) -> Result<Option<serde_json::Value>, AuthError> {
+    registry: &Extensions,
+) -> Result<serde_json::Value, AuthError> {
+    let challenges = C::Authenticators::challenges(registry);
+    let adjust = |error: AuthError| {
+        if error.status() == 401 && !challenges {
+            AuthError::new(403, error.detail())
+        } else {
+            error
+        }
+    };
+    let authenticated = AssertUnwindSafe(C::Authenticators::authenticate(registry, ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("authenticator panicked");
+            Err(AuthError::new(500, "Authentication failed."))
+        })
+        .map_err(adjust)?;
     let mut data = None;
-    if C::AUTHENTICATED {
-        let Some(authenticator) = authenticators.get::<Arc<C::Authenticator>>() else {
-            tracing::error!(
-                authenticator = std::any::type_name::<C::Authenticator>(),
-                "authenticator not registered: call Router::with_authenticator"
-            );
-            return Err(AuthError::new(500, "Server misconfigured."));
-        };
-        let authenticated = AssertUnwindSafe(authenticator.authenticate(ctx))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!("authenticator panicked");
-                Err(AuthError::new(500, "Authentication failed."))
-            })?;
+    if let Some(authenticated) = authenticated {
         ctx.set_identity(authenticated.identity);
         data = authenticated.data;
     }
@@ -859,25 +908,9 @@ async fn authenticate<C: Consumer>(
         .unwrap_or_else(|_| {
             tracing::error!("permission check panicked");
             Err(AuthError::new(500, "Permission check failed."))
-        })?;
-    Ok(data)
-}
-
-fn authentication_frame(
-    status: u16,
-    data: Option<serde_json::Value>,
-    detail: Option<&str>,
-) -> String {
-    let data = match detail {
-        Some(detail) => Some(serde_json::json!({ "detail": detail })),
-        None => data,
-    };
-    crate::messages::Authentication {
-        status_code: status,
-        status_text: crate::auth::status_text(status).to_owned(),
-        data,
-    }
-    .to_json()
+        })
+        .map_err(adjust)?;
+    Ok(data.unwrap_or_else(|| serde_json::json!({ "detail": "OK" })))
 }
 
 async fn send(ctx: &Context, frame: String) {

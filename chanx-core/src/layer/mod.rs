@@ -42,6 +42,27 @@
 //! default 32 MiB/s with a burst of 128 KiB). A connection over its budget
 //! is not read until it is back within it: a member flooding a room slows
 //! itself down, instead of filling the queues of members that keep up.
+//!
+//! # Group names
+//!
+//! A group name is 1 to 99 ASCII letters, digits, `-`, `_` or `.` (as in
+//! Django Channels). Groups come from three places:
+//!
+//! - **templates** in `#[channel(groups = ["chat_{room}"])]`, filled in with
+//!   route parameters at connect. Any value is accepted (`room_1`,
+//!   `my-room`, a UUID, `café`) and none can make one template spell
+//!   another's group: letters and digits are kept, every other byte becomes
+//!   `.` and two hex digits (`room_1` → `chat_room.5f1`). So that this
+//!   holds, a template with placeholders has no `.`, and each placeholder
+//!   stands alone between `_`, `-` or the ends (compile errors otherwise);
+//!   [`Router::validate`](crate::Router::validate) refuses two templates
+//!   where a value of one could spell the other's literal text
+//!   (`chat_{room}` and `chat_admin`). A name over 99 bytes keeps its first
+//!   82 and ends with `.` and 16 hex digits of its BLAKE2s digest;
+//! - a **`#[build_groups]`** hook, which computes names at connect from the
+//!   identity, state and path (Chanx's `build_groups`); build them with
+//!   [`safe_group_name`] or [`GroupName::new`];
+//! - [`Context::join`](crate::Context::join) at run time.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -57,10 +78,38 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub use crate::group::GroupTemplateError;
 pub use hub::{Hub, Inbox, InboxClosed, LayerStats};
 pub use memory::MemoryLayer;
 #[cfg(feature = "redis")]
 pub use redis::{RedisLayer, RedisLayerConfig, RedisUnavailable};
+
+/// Chanx's `safe_group_name(*parts, namespace=...)`, for group names you
+/// build yourself (in a `#[build_groups]` hook, or for `ctx.join`): each
+/// part with runs of characters outside `A-Z a-z 0-9 . _ -` replaced by one
+/// `-` and hyphens trimmed, empty parts dropped, joined with `.` after the
+/// namespace; a name over 99 bytes keeps its first 86 and ends with `.` and
+/// 12 hex digits of its 6-byte BLAKE2s digest.
+///
+/// It is lossy (`"a b"` and `"a-b"` give the same name). `{param}`
+/// templates in `#[channel(groups = …)]` use an encoding that is not (see
+/// the [module documentation](self#group-names)).
+///
+/// ```
+/// use chanx_core::layer::safe_group_name;
+/// assert_eq!(safe_group_name(["user", "42"], Some("notification")).unwrap().as_str(), "notification.user.42");
+/// assert_eq!(safe_group_name(["room", "Weekly Sync!"], None).unwrap().as_str(), "room.Weekly-Sync");
+/// assert!(safe_group_name(["!!!"], None).is_none());
+/// ```
+#[must_use]
+pub fn safe_group_name<'a>(
+    parts: impl IntoIterator<Item = &'a str>,
+    namespace: Option<&str>,
+) -> Option<GroupName> {
+    let parts: Vec<&str> = parts.into_iter().collect();
+    let name = crate::group::safe_group_name(&parts, namespace)?;
+    GroupName::new(&name).ok()
+}
 
 /// The longest group name, as in Django Channels.
 pub const MAX_GROUP_NAME_LEN: usize = 99;
@@ -96,6 +145,36 @@ impl GroupName {
                 name: name.chars().take(MAX_GROUP_NAME_LEN + 1).collect(),
             })
         }
+    }
+
+    /// The group of `template` (`"chat_{room}"`) with `params` filled in,
+    /// encoded as `#[channel(groups = …)]` encodes route values (see
+    /// [Group names](self#group-names)): the name a connection of that
+    /// template joined, to reach it from an HTTP route or a background task.
+    ///
+    /// ```
+    /// use chanx_core::layer::GroupName;
+    /// let lobby = GroupName::from_template("chat_{room}", [("room", "lobby")]).unwrap();
+    /// assert_eq!(lobby.as_str(), "chat_lobby");
+    /// let mine = GroupName::from_template("chat_{room}", [("room", "my room")]).unwrap();
+    /// assert_eq!(mine.as_str(), "chat_my.20room");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`GroupTemplateError`] when a placeholder has no value (or an empty
+    /// one), or the template is malformed.
+    pub fn from_template<'a>(
+        template: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, GroupTemplateError> {
+        let params: Vec<(&str, &str)> = params.into_iter().collect();
+        crate::group::expand(template, |name| {
+            params
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
+        })
     }
 
     /// The name.

@@ -44,7 +44,7 @@ async fn answers_with_a_query_or_bearer_token() {
     for mut client in [by_query, by_header] {
         assert_eq!(
             client.receive_text().await.unwrap(),
-            r#"{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":null}}"#
+            r#"{"action":"authentication","payload":{"status_code":200,"status_text":"OK","data":{"detail":"OK"}}}"#
         );
         client
             .send_message(&NewMessage(MessagePayload {

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router as AxumRouter};
-use chanx::layer::LayerError;
+use chanx::layer::{GroupName, GroupTemplateError, LayerError};
 use chanx::messages::{Ping, Pong};
 use chanx::{CloseCode, Context, Layer, Message, Reject, Router, ShutdownHandle, channel};
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,7 @@ impl Rooms {
             ("lobby", "Everyone starts here"),
             ("random", "Anything goes"),
             ("rust", "Talk about Rust"),
+            ("show_and_tell", "Show what you built"),
         ])
     }
 
@@ -67,9 +68,11 @@ impl Rooms {
     }
 }
 
-/// The group of a room's sockets.
-fn room_group(room: &str) -> String {
-    format!("chat_{room}")
+/// The group of a room's sockets: the channel's `chat_{room}` template
+/// filled in as the connections fill it (values are encoded, so a room
+/// named `my_room` has its own group).
+fn room_group(room: &str) -> Result<GroupName, GroupTemplateError> {
+    GroupName::from_template("chat_{room}", [("room", room)])
 }
 
 /// `{"action":"new_chat_message","payload":{"message":"…"}}` from a client.
@@ -284,7 +287,10 @@ async fn announce(
         return error(StatusCode::NOT_FOUND, "no such room");
     }
     let event = Announce { text: request.text };
-    match state.layer.send_event(&room_group(&room), &event).await {
+    let Ok(group) = room_group(&room) else {
+        return error(StatusCode::NOT_FOUND, "no such room");
+    };
+    match state.layer.send_event(group.as_str(), &event).await {
         Ok(()) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({ "room": room, "text": event.text })),

@@ -100,7 +100,22 @@ async fn a_member_that_never_reads_is_dropped_not_buffered() {
         .read_until_close(Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    // The 1008 close frame is written once the client's socket has room; a
+    // client that still has not read when the writer's drain bound (5 s)
+    // passes finds the connection dropped instead (a slow debug build
+    // sending 800 frames takes that long). Either way it got a bounded
+    // prefix of the room's messages, never all 800.
+    assert!(
+        closed.code == Some(1008) || closed.code.is_none(),
+        "code {:?} after {} frames",
+        closed.code,
+        closed.frames.len()
+    );
+    assert!(
+        closed.frames.len() < 400,
+        "the stalled member was sent {} of 800 frames",
+        closed.frames.len()
+    );
     let growth = peak_rss_kib(server.pid()).unwrap().saturating_sub(before);
     assert!(
         growth < 24 * 1024,

@@ -73,6 +73,7 @@ async fn rest_endpoints_are_axum_handlers() {
             {"name": "lobby", "description": "Everyone starts here", "socket": "/ws/chat/lobby"},
             {"name": "random", "description": "Anything goes", "socket": "/ws/chat/random"},
             {"name": "rust", "description": "Talk about Rust", "socket": "/ws/chat/rust"},
+            {"name": "show_and_tell", "description": "Show what you built", "socket": "/ws/chat/show_and_tell"},
         ])
     );
     assert_eq!(
@@ -176,6 +177,25 @@ async fn an_announcement_crosses_from_rest_into_the_room() {
         alice.receive_message::<Announcement>().await.unwrap().text,
         "again"
     );
+    // A room name with `_` reaches its own group (the REST side names it
+    // from the channel's template, as the sockets do).
+    let mut dave = join(&server, "show_and_tell", "dave").await;
+    let (status, _) = announce(
+        &server,
+        "show_and_tell",
+        DEMO_ADMIN_TOKEN,
+        r#"{"text":"demo"}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        dave.receive_json().await.unwrap(),
+        json!({"action": "announcement", "payload": {"room": "show_and_tell", "text": "demo"}})
+    );
+    alice
+        .receive_nothing(Duration::from_millis(100))
+        .await
+        .unwrap();
     server.stop().await.unwrap();
 }
 

@@ -105,7 +105,7 @@ pub struct IsRoomMember;
 impl Permission for IsRoomMember {
     async fn check(ctx: &Context) -> Result<(), Denied> {
         let user = ctx
-            .identity::<String>()
+            .identity_as::<String>()
             .ok_or_else(|| Denied::unauthorized("Authentication credentials were not provided."))?;
         let rooms = ctx
             .state::<Rooms>()
@@ -140,7 +140,7 @@ impl ChatConsumer {
     #[on_connect]
     async fn new(ctx: &Context) -> Self {
         Self {
-            name: ctx.identity::<String>().cloned().unwrap_or_default(),
+            name: ctx.identity::<Self>().cloned().unwrap_or_default(),
             room: ctx.param("room").unwrap_or_default().to_owned(),
         }
     }

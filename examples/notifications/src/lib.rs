@@ -110,7 +110,7 @@ pub struct IsFeedOwner;
 impl Permission for IsFeedOwner {
     async fn check(ctx: &Context) -> Result<(), Denied> {
         let user = ctx
-            .identity::<String>()
+            .identity_as::<String>()
             .ok_or_else(|| Denied::unauthorized("Authentication credentials were not provided."))?;
         if ctx.param("user") == Some(user.as_str()) {
             Ok(())

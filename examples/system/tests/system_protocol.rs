@@ -206,9 +206,9 @@ async fn check_error_table(client: &mut Communicator) {
     assert_eq!(
         client.receive_json().await.unwrap(),
         error_frame(
-            "invalid_type",
+            "string_type",
             json!(["user_message", "payload", "message"]),
-            "Invalid type: integer `5`, expected a string"
+            "Input should be a valid string"
         )
     );
     client
@@ -218,9 +218,9 @@ async fn check_error_table(client: &mut Communicator) {
     assert_eq!(
         client.receive_json().await.unwrap(),
         error_frame(
-            "invalid_type",
+            "missing",
             json!(["user_message", "payload"]),
-            "Invalid type: null, expected struct MessagePayload"
+            "Field required"
         )
     );
     still_open(client).await;

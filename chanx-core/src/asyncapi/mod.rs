@@ -37,28 +37,43 @@
 //!   `send`; the protocol frames (`error`, `authentication`, completion) as
 //!   one `send` operation per channel; `security` where the consumer has an
 //!   authenticator;
-//! - **components**: each message once (its whole frame as the payload, a
-//!   `correlationId` for `ref`, an example), schemas from schemars in the
-//!   draft-07 form with every nested definition under `components.schemas`,
-//!   and `securitySchemes` from the authenticators' declared credentials.
+//! - **components**, in the shape of Chanx's own documents so its tooling
+//!   (`chanx generate-client`) reads them: each message once under the
+//!   snake_case of its type name (`components.messages.user_message`), its
+//!   `payload` a `$ref` to a schema titled as the type
+//!   (`components.schemas.UserMessage`) that holds the `action` constant,
+//!   the payload and `ref`, with a `correlationId` for `ref` and an example.
+//!   The payload's own schema is `<Type>Payload` when it would take the
+//!   message's name; a newtype's payload is its inner type; a unit
+//!   message's payload is `{"type": "null"}` and optional. Schemas come from
+//!   schemars in the draft-07 form, every definition titled and under
+//!   `components.schemas`; on a `camelize` channel property names are
+//!   camelCase, as on the wire (a definition that plain channels use too is
+//!   copied as `<Name>Camel`). `securitySchemes` come from the
+//!   authenticators' declared credentials.
 //!
 //! The output is deterministic: the same code gives byte-identical JSON.
 //!
 //! Naming: a channel is named by `#[channel(name = …)]` (characters other
-//! than letters, digits, `.` and `-` become `_`); a second route of the same
-//! name gets `_2`, `_3`… in route order. An operation is
-//! `<channel>_<method>`, then `<channel>_sends` and `<channel>_protocol`;
-//! a key already taken gets `_2`, `_3`…, so nothing is ever overwritten. A
-//! message is named by its type; a different message with the same type name
-//! gets `_<channel>` appended (then `_2`…).
+//! than letters, digits, `.` and `-` become `_`; its `title` is the name as
+//! an identifier); a second route of the same name gets `_2`, `_3`… in
+//! route order. An operation is `<channel>_<method>`, then
+//! `<channel>_sends` and `<channel>_protocol`; a key already taken gets
+//! `_2`, `_3`…, so nothing is ever overwritten. A message is titled by its
+//! type; a different message with the same type name (or the same type on
+//! a channel with the other `camelize` setting) gets `_<channel>` appended
+//! (then `_2`…).
 
 use std::collections::BTreeMap;
 
 use schemars::SchemaGenerator;
 use serde_json::{Map, Value, json};
 
+mod schemas;
+
 use crate::auth::{Credential, CredentialLocation};
-use crate::consumer::{ChannelMeta, ConsumerConfig, HandlerKind};
+use crate::case;
+use crate::consumer::{ChannelMeta, HandlerKind};
 use crate::message::{Message, MessageMeta};
 use crate::messages;
 use crate::router::Router;
@@ -88,7 +103,9 @@ struct ServerSpec {
 pub(crate) struct RouteDoc {
     pub(crate) path: String,
     pub(crate) channel: &'static ChannelMeta,
-    pub(crate) config: ConsumerConfig,
+    pub(crate) send_completion: bool,
+    pub(crate) send_authentication: bool,
+    pub(crate) camelize: bool,
     pub(crate) credentials: Vec<Credential>,
 }
 
@@ -181,15 +198,29 @@ type DecodeFn = fn(&str) -> Result<(), crate::DecodeError>;
 
 /// One message registered in `components.messages`.
 struct RegisteredMessage {
+    /// Its key in `components.messages` (the snake_case of `title`).
+    key: String,
     action: &'static str,
+    description: Option<&'static str>,
+    /// The payload's schema as schemars gave it.
     schema: Value,
+    /// Whether its channel camelizes keys on the wire.
+    camelize: bool,
+    decode: DecodeFn,
+}
+
+/// A documented message's decoder, for [`check_examples`].
+struct Decoder {
+    key: String,
+    camelize: bool,
     decode: DecodeFn,
 }
 
 struct Builder {
     routes: Vec<RouteDoc>,
     generator: SchemaGenerator,
-    messages: BTreeMap<String, Value>,
+    /// By title: the envelope schema's name and the message's class name in
+    /// generated clients.
     registered: BTreeMap<String, RegisteredMessage>,
     schemes: BTreeMap<String, Value>,
     channels: Map<String, Value>,
@@ -204,7 +235,6 @@ impl Builder {
         Self {
             routes,
             generator: settings.into_generator(),
-            messages: BTreeMap::new(),
             registered: BTreeMap::new(),
             schemes: BTreeMap::new(),
             channels: Map::new(),
@@ -213,7 +243,7 @@ impl Builder {
     }
 
     /// The document, and each component message's decoder.
-    fn build(mut self, api: &AsyncApi) -> (Value, Vec<(String, DecodeFn)>) {
+    fn build(mut self, api: &AsyncApi) -> (Value, Vec<Decoder>) {
         let routes = std::mem::take(&mut self.routes);
         for route in &routes {
             let id = unique_key(&self.channels, sanitize(route.channel.name));
@@ -221,31 +251,8 @@ impl Builder {
             self.channels.insert(id.clone(), Value::Null);
             self.add_route(&id, route);
         }
-        let mut schemas = self.generator.take_definitions(true);
-        for schema in schemas.values_mut() {
-            strip_schema_keyword(schema);
-        }
-        let examples: Vec<(String, Value)> = self
-            .messages
-            .iter()
-            .filter_map(|(id, message)| {
-                // A frame: the action and an example payload (no `ref`).
-                let frame = message.pointer("/payload/properties")?;
-                let example = json!({
-                    "action": frame.pointer("/action/const")?,
-                    "payload": example_for(frame.get("payload")?, &schemas, 0),
-                });
-                Some((id.clone(), example))
-            })
-            .collect();
-        for (id, example) in examples {
-            if let Some(Value::Object(message)) = self.messages.get_mut(&id) {
-                message.insert(
-                    "examples".into(),
-                    json!([{"name": "example", "payload": example}]),
-                );
-            }
-        }
+        let mut definitions = self.generator.take_definitions(true);
+        let (messages, decoders) = shape_messages(&self.registered, &mut definitions);
 
         let mut info = Map::new();
         info.insert("title".into(), json!(api.title));
@@ -254,11 +261,8 @@ impl Builder {
             info.insert("description".into(), json!(description));
         }
         let mut components = Map::new();
-        components.insert(
-            "messages".into(),
-            Value::Object(self.messages.into_iter().collect()),
-        );
-        components.insert("schemas".into(), Value::Object(schemas));
+        components.insert("messages".into(), Value::Object(messages));
+        components.insert("schemas".into(), Value::Object(definitions));
         if !self.schemes.is_empty() {
             components.insert(
                 "securitySchemes".into(),
@@ -275,11 +279,6 @@ impl Builder {
         document.insert("channels".into(), Value::Object(self.channels));
         document.insert("operations".into(), Value::Object(self.operations));
         document.insert("components".into(), Value::Object(components));
-        let decoders = self
-            .registered
-            .into_iter()
-            .map(|(id, registered)| (id, registered.decode))
-            .collect();
         (Value::Object(document), decoders)
     }
 
@@ -293,17 +292,28 @@ impl Builder {
         describe::<messages::ErrorMessage>(&mut error_meta);
         for handler in meta.handlers {
             let operation_id = unique_key(&self.operations, format!("{id}_{}", handler.method));
-            let outputs = self.refs(id, &mut channel_messages, &handler.outputs());
+            let outputs = self.refs(
+                id,
+                route.camelize,
+                &mut channel_messages,
+                &handler.outputs(),
+            );
             let mut operation = Map::new();
             match handler.kind {
                 HandlerKind::Ws => {
-                    let inputs = self.refs(id, &mut channel_messages, &handler.inputs());
+                    let inputs =
+                        self.refs(id, route.camelize, &mut channel_messages, &handler.inputs());
                     operation.insert("action".into(), json!("receive"));
                     operation.insert("channel".into(), channel_ref.clone());
                     operation.insert("messages".into(), Value::Array(inputs));
                     // Any frame can also be answered with an error frame.
                     let mut replies = outputs;
-                    replies.extend(self.refs(id, &mut channel_messages, &error_meta));
+                    replies.extend(self.refs(
+                        id,
+                        route.camelize,
+                        &mut channel_messages,
+                        &error_meta,
+                    ));
                     operation.insert(
                         "reply".into(),
                         json!({"channel": channel_ref.clone(), "messages": replies}),
@@ -345,7 +355,7 @@ impl Builder {
 
         let sent = meta.sent_messages();
         if !sent.is_empty() {
-            let refs = self.refs(id, &mut channel_messages, &sent);
+            let refs = self.refs(id, route.camelize, &mut channel_messages, &sent);
             self.operations.insert(
                 unique_key(&self.operations, format!("{id}_sends")),
                 json!({
@@ -359,19 +369,15 @@ impl Builder {
 
         let mut protocol = Vec::new();
         describe::<messages::ErrorMessage>(&mut protocol);
-        if route.config.send_authentication {
+        if route.send_authentication {
             describe::<messages::Authentication>(&mut protocol);
         }
-        if route.config.send_completion {
+        if route.send_completion {
             describe::<messages::Complete>(&mut protocol);
-        }
-        if route.config.send_group_complete {
             describe::<messages::GroupComplete>(&mut protocol);
-        }
-        if route.config.send_event_complete {
             describe::<messages::EventComplete>(&mut protocol);
         }
-        let refs = self.refs(id, &mut channel_messages, &protocol);
+        let refs = self.refs(id, route.camelize, &mut channel_messages, &protocol);
         self.operations.insert(
             unique_key(&self.operations, format!("{id}_protocol")),
             json!({
@@ -384,7 +390,8 @@ impl Builder {
 
         let mut channel = Map::new();
         channel.insert("address".into(), json!(route.path));
-        channel.insert("title".into(), json!(meta.name));
+        // Code generators name a module after the title: an identifier.
+        channel.insert("title".into(), json!(identifier(meta.name)));
         if let Some(description) = meta.description {
             channel.insert("description".into(), json!(description));
         }
@@ -414,12 +421,13 @@ impl Builder {
     fn refs(
         &mut self,
         channel: &str,
+        camelize: bool,
         channel_messages: &mut Map<String, Value>,
         metas: &[MessageMeta],
     ) -> Vec<Value> {
         let mut refs = Vec::new();
         for meta in metas {
-            let id = self.register(channel, meta);
+            let id = self.register(channel, meta, camelize);
             channel_messages.insert(
                 id.clone(),
                 json!({"$ref": format!("#/components/messages/{id}")}),
@@ -432,24 +440,34 @@ impl Builder {
         refs
     }
 
-    /// Adds `meta` to `components.messages` once; returns its id.
-    fn register(&mut self, channel: &str, meta: &MessageMeta) -> String {
+    /// Adds `meta` to `components.messages` once; returns its key there.
+    fn register(&mut self, channel: &str, meta: &MessageMeta, camelize: bool) -> String {
         let mut payload = (meta.schema)(&mut self.generator);
         for transform in self.generator.transforms_mut() {
             transform.transform(&mut payload);
         }
         let payload = payload.to_value();
-        let mut id = meta.name.to_owned();
+        let mut title = meta.name.to_owned();
         let mut attempt = 1;
         loop {
-            match self.registered.get(&id) {
-                None => break,
-                Some(existing) if existing.action == meta.action && existing.schema == payload => {
-                    return id;
+            match self.registered.get(&title) {
+                None if !self
+                    .registered
+                    .values()
+                    .any(|registered| registered.key == case::decamelize(&title)) =>
+                {
+                    break;
                 }
-                Some(_) => {
+                Some(existing)
+                    if existing.action == meta.action
+                        && existing.schema == payload
+                        && existing.camelize == camelize =>
+                {
+                    return existing.key.clone();
+                }
+                _ => {
                     attempt += 1;
-                    id = if attempt == 2 {
+                    title = if attempt == 2 {
                         format!("{}_{channel}", meta.name)
                     } else {
                         format!("{}_{channel}_{attempt}", meta.name)
@@ -457,38 +475,19 @@ impl Builder {
                 }
             }
         }
-        let frame = json!({
-            "type": "object",
-            "properties": {
-                "action": {"type": "string", "const": meta.action},
-                "payload": payload,
-                "ref": {"description": "Correlation id; the direct reply to a client frame echoes it"},
-            },
-            "required": ["action"],
-        });
-        let mut message = Map::new();
-        message.insert("name".into(), json!(meta.action));
-        message.insert("title".into(), json!(meta.name));
-        if let Some(description) = meta.description {
-            message.insert("summary".into(), json!(first_line(description)));
-            message.insert("description".into(), json!(description));
-        }
-        message.insert("contentType".into(), json!("application/json"));
-        message.insert("payload".into(), frame);
-        message.insert(
-            "correlationId".into(),
-            json!({"location": "$message.payload#/ref"}),
-        );
-        self.messages.insert(id.clone(), Value::Object(message));
+        let key = case::decamelize(&title);
         self.registered.insert(
-            id.clone(),
+            title,
             RegisteredMessage {
+                key: key.clone(),
                 action: meta.action,
+                description: meta.description,
                 schema: payload,
+                camelize,
                 decode: meta.decode,
             },
         );
-        id
+        key
     }
 
     /// Registers the security schemes of `credentials`; returns references.
@@ -522,6 +521,191 @@ impl Builder {
         }
         refs
     }
+}
+
+/// The registered messages in the shape of Chanx's documents: each
+/// message's `payload` is a `$ref` to a schema titled as the message that
+/// holds the `action` constant and the payload (`components.schemas.<Title>`),
+/// under the snake_case key Chanx uses (`components.messages.<key>`). The
+/// definitions are reshaped to suit (see [`schemas`]).
+fn shape_messages(
+    registered: &BTreeMap<String, RegisteredMessage>,
+    definitions: &mut Map<String, Value>,
+) -> (Map<String, Value>, Vec<Decoder>) {
+    for schema in definitions.values_mut() {
+        strip_schema_keyword(schema);
+        schemas::unwrap_single_all_of(schema);
+    }
+    let mut payloads: BTreeMap<&str, Value> = registered
+        .iter()
+        .map(|(title, message)| {
+            let mut payload = message.schema.clone();
+            schemas::unwrap_single_all_of(&mut payload);
+            if schemas::is_null(&payload, definitions) {
+                payload = json!({"type": "null"});
+            }
+            (title.as_str(), payload)
+        })
+        .collect();
+
+    // A definition that only names another (a newtype) is skipped over.
+    let aliases = schemas::aliases(definitions);
+    for schema in definitions.values_mut().chain(payloads.values_mut()) {
+        schemas::rename_refs(schema, &aliases);
+    }
+
+    // A definition named as a message (its payload, for a struct message)
+    // moves aside for the envelope: `UserMessage` → `UserMessagePayload`.
+    let mut renames = BTreeMap::new();
+    for title in registered.keys() {
+        if definitions.contains_key(title) {
+            let new = schemas::fresh_name(&format!("{title}Payload"), |name| {
+                definitions.contains_key(name)
+                    || registered.contains_key(name)
+                    || renames.values().any(|taken: &String| taken == name)
+            });
+            renames.insert(title.clone(), new);
+        }
+    }
+    for (old, new) in &renames {
+        if let Some(definition) = definitions.remove(old) {
+            definitions.insert(new.clone(), definition);
+        }
+    }
+    for schema in definitions.values_mut().chain(payloads.values_mut()) {
+        schemas::rename_refs(schema, &renames);
+    }
+
+    // camelCase channels: their definitions get camelized property names;
+    // one that plain channels use too is copied as `<Name>Camel`.
+    let camel = schemas::reachable(
+        payloads
+            .iter()
+            .filter(|(title, _)| registered[**title].camelize)
+            .map(|(_, payload)| payload),
+        definitions,
+    );
+    if !camel.is_empty() {
+        let plain = schemas::reachable(
+            payloads
+                .iter()
+                .filter(|(title, _)| !registered[**title].camelize)
+                .map(|(_, payload)| payload),
+            definitions,
+        );
+        let mut copies = BTreeMap::new();
+        for name in camel.intersection(&plain) {
+            let copy = schemas::fresh_name(&format!("{name}Camel"), |candidate| {
+                definitions.contains_key(candidate)
+                    || registered.contains_key(candidate)
+                    || copies.values().any(|taken: &String| taken == candidate)
+            });
+            copies.insert(name.clone(), copy);
+        }
+        for name in &camel {
+            let Some(definition) = definitions.get_mut(name) else {
+                continue;
+            };
+            let target = match copies.get(name) {
+                Some(copy) => {
+                    let mut clone = definition.clone();
+                    schemas::rename_refs(&mut clone, &copies);
+                    schemas::camelize_properties(&mut clone);
+                    definitions.insert(copy.clone(), clone);
+                    continue;
+                }
+                None => definition,
+            };
+            schemas::rename_refs(target, &copies);
+            schemas::camelize_properties(target);
+        }
+        for (title, payload) in &mut payloads {
+            if registered[*title].camelize {
+                schemas::rename_refs(payload, &copies);
+                schemas::camelize_properties(payload);
+            }
+        }
+    }
+
+    // Only what a message uses, each definition titled (its class name in
+    // generated clients).
+    let used = schemas::reachable(payloads.values(), definitions);
+    definitions.retain(|name, _| used.contains(name));
+    for (name, definition) in definitions.iter_mut() {
+        if let Value::Object(map) = definition {
+            map.entry("title").or_insert_with(|| json!(name));
+        }
+    }
+
+    let mut messages = Map::new();
+    let mut decoders = Vec::new();
+    for (title, message) in registered {
+        let payload = payloads.remove(title.as_str()).unwrap_or(Value::Bool(true));
+        let unit = payload == json!({"type": "null"});
+        let example = json!({
+            "action": message.action,
+            "payload": example_for(&payload, definitions, 0),
+        });
+        let mut envelope = Map::new();
+        envelope.insert("title".into(), json!(title));
+        if let Some(description) = message.description {
+            envelope.insert("description".into(), json!(description));
+        }
+        envelope.insert("type".into(), json!("object"));
+        envelope.insert(
+            "properties".into(),
+            json!({
+                "action": {
+                    "title": "Action",
+                    "type": "string",
+                    "const": message.action,
+                    "default": message.action,
+                },
+                "payload": payload,
+                "ref": {
+                    "title": "Ref",
+                    "description": "Correlation id; the direct reply to a client frame echoes it",
+                },
+            }),
+        );
+        envelope.insert(
+            "required".into(),
+            if unit {
+                json!(["action"])
+            } else {
+                json!(["action", "payload"])
+            },
+        );
+        definitions.insert(title.clone(), Value::Object(envelope));
+
+        let mut document = Map::new();
+        document.insert("name".into(), json!(message.action));
+        document.insert("title".into(), json!(title));
+        if let Some(description) = message.description {
+            document.insert("summary".into(), json!(first_line(description)));
+            document.insert("description".into(), json!(description));
+        }
+        document.insert("contentType".into(), json!("application/json"));
+        document.insert(
+            "payload".into(),
+            json!({"$ref": format!("{}{title}", schemas::REF_PREFIX)}),
+        );
+        document.insert(
+            "correlationId".into(),
+            json!({"location": "$message.payload#/ref"}),
+        );
+        document.insert(
+            "examples".into(),
+            json!([{"name": "example", "payload": example}]),
+        );
+        messages.insert(message.key.clone(), Value::Object(document));
+        decoders.push(Decoder {
+            key: message.key.clone(),
+            camelize: message.camelize,
+            decode: message.decode,
+        });
+    }
+    (messages, decoders)
 }
 
 fn describe<M: Message>(out: &mut Vec<MessageMeta>) {
@@ -558,6 +742,18 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `name` with every character that cannot be in an identifier as `_`.
+fn identifier(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
 }
 
 fn route_parameters(path: &str) -> Vec<String> {
@@ -720,17 +916,29 @@ pub fn check_examples(api: &AsyncApi, router: &Router) -> Result<usize, Vec<Stri
     let (document, decoders) = Builder::new(router.route_docs()).build(api);
     let mut failures = Vec::new();
     let mut checked = 0;
-    for (id, decode) in decoders {
+    for Decoder {
+        key,
+        camelize,
+        decode,
+    } in decoders
+    {
         let Some(example) =
-            document.pointer(&format!("/components/messages/{id}/examples/0/payload"))
+            document.pointer(&format!("/components/messages/{key}/examples/0/payload"))
         else {
-            failures.push(format!("{id}: no example"));
+            failures.push(format!("{key}: no example"));
             continue;
         };
         checked += 1;
+        // A camelCase channel's example is what its clients send; the
+        // server decamelizes it before decoding.
+        let example = if camelize {
+            case::convert_keys(example.clone(), case::decamelize)
+        } else {
+            example.clone()
+        };
         if let Err(error) = decode(&example.to_string()) {
             failures.push(format!(
-                "{id}: the example {example} does not decode: {error}"
+                "{key}: the example {example} does not decode: {error}"
             ));
         }
     }
