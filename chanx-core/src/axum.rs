@@ -62,6 +62,9 @@ impl Router {
         if self.asyncapi().is_some() {
             paths.insert(crate::edge::ASYNCAPI_PATH.to_owned());
         }
+        if let Some(playground) = self.playground() {
+            paths.extend(playground.paths());
+        }
         let service = self.into_service();
         let mut router = axum::Router::new();
         for path in &paths {

@@ -484,6 +484,12 @@ where
     {
         return response;
     }
+    if !upgrading
+        && let Some(playground) = shared.router.playground()
+        && let Some(response) = playground.serve(request.method(), path)
+    {
+        return response;
+    }
     if !upgrading {
         match shared.router.find_http(request.method(), path) {
             HttpMatch::Found(handler, params) => {

@@ -21,8 +21,9 @@
 //! - a name over 99 bytes keeps its first 82 and ends with `.` and 16 hex
 //!   digits of its BLAKE2s digest.
 
-use blake2::Blake2sVar;
-use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2s;
+use blake2::Digest;
+use blake2::digest::consts::{U6, U8};
 
 use crate::layer::{GroupName, InvalidGroupName, MAX_GROUP_NAME_LEN};
 
@@ -125,13 +126,14 @@ fn shorten(mut name: String, keep: usize, digest_bytes: usize) -> String {
 }
 
 fn blake2s_hex(bytes: &[u8], size: usize) -> String {
-    let mut digest = vec![0u8; size];
-    // Sizes 1..=32 are valid for BLAKE2s; ours are constants in range.
-    if let Ok(mut hasher) = Blake2sVar::new(size) {
-        hasher.update(bytes);
-        let _ = hasher.finalize_variable(&mut digest);
-    }
-    let mut hex = String::with_capacity(size * 2);
+    // BLAKE2s with the digest size as its parameter (Python's
+    // `blake2s(digest_size=n)`), not a truncated 32-byte digest.
+    let digest: Vec<u8> = if size == 6 {
+        Blake2s::<U6>::digest(bytes).to_vec()
+    } else {
+        Blake2s::<U8>::digest(bytes).to_vec()
+    };
+    let mut hex = String::with_capacity(digest.len() * 2);
     for byte in digest {
         hex.push(char::from(HEX[usize::from(byte >> 4)]));
         hex.push(char::from(HEX[usize::from(byte & 0x0f)]));

@@ -22,6 +22,7 @@ use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
 use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
+use crate::playground::Playground;
 use crate::settings::{Effective, Settings};
 
 /// Maps request paths to consumers (WebSocket routes) and handlers (HTTP
@@ -63,6 +64,7 @@ pub struct Router {
     authenticators: Arc<Extensions>,
     layer: Layer,
     asyncapi: Option<Arc<AsyncApi>>,
+    playground: Option<Arc<Playground>>,
     config: Arc<ServerConfig>,
     settings: Arc<Settings>,
     ignored_actions: Arc<[String]>,
@@ -77,6 +79,7 @@ impl Clone for Router {
             authenticators: Arc::clone(&self.authenticators),
             layer: self.layer.clone(),
             asyncapi: self.asyncapi.clone(),
+            playground: self.playground.clone(),
             config: Arc::clone(&self.config),
             settings: Arc::clone(&self.settings),
             ignored_actions: Arc::clone(&self.ignored_actions),
@@ -474,6 +477,52 @@ impl Router {
         self
     }
 
+    /// Serves the WebSocket playground at `GET /playground` and the docs
+    /// page at `GET /asyncapi`, both built in the browser from this
+    /// router's AsyncAPI document (so call [`Router::with_asyncapi`] too).
+    /// Off unless asked. See [`crate::playground`].
+    ///
+    /// ```
+    /// use chanx_core::Router;
+    /// use chanx_core::asyncapi::AsyncApi;
+    ///
+    /// let app = Router::new()
+    ///     .with_asyncapi(AsyncApi::new("Chat", "1.0.0"))
+    ///     .with_playground();
+    /// assert_eq!(app.playground_path(), Some("/playground"));
+    /// ```
+    pub fn with_playground(self) -> Self {
+        self.with_playground_at("/playground")
+    }
+
+    /// [`Router::with_playground`] at `path` (its assets under
+    /// `path/…`); the docs page stays at `/asyncapi`.
+    ///
+    /// # Panics
+    ///
+    /// When `path` is not an absolute path of letters, digits, `/`, `_`,
+    /// `-` and `.` that does not end in `/`
+    /// ([`InvalidPlaygroundPath`](crate::playground::InvalidPlaygroundPath)):
+    /// a mistake in the code, reported when the router is built, as a
+    /// conflicting route is.
+    pub fn with_playground_at(mut self, path: &str) -> Self {
+        match Playground::new(path, crate::edge::ASYNCAPI_PATH) {
+            Ok(playground) => self.playground = Some(Arc::new(playground)),
+            Err(error) => panic!("{error}"),
+        }
+        self
+    }
+
+    /// Where the playground is served, if it is.
+    #[must_use]
+    pub fn playground_path(&self) -> Option<&str> {
+        self.playground.as_deref().map(Playground::path)
+    }
+
+    pub(crate) fn playground(&self) -> Option<&Playground> {
+        self.playground.as_deref()
+    }
+
     /// The AsyncAPI settings given to [`Router::with_asyncapi`].
     #[must_use]
     pub fn asyncapi(&self) -> Option<&AsyncApi> {
@@ -555,6 +604,25 @@ impl Router {
                     problems.push(Problem::AmbiguousGroups {
                         first: ((*consumer), (*template)),
                         second: ((*other_consumer), (*other)),
+                    });
+                }
+            }
+        }
+        if self.playground.is_some() && self.asyncapi.is_none() {
+            problems.push(Problem::PlaygroundWithoutAsyncApi);
+        }
+        if let Some(playground) = &self.playground {
+            for route in &self.routes.http {
+                if playground.owns(&route.source) {
+                    problems.push(Problem::PlaygroundPathTaken {
+                        route: route.source.clone(),
+                    });
+                }
+            }
+            for route in &self.routes.ws {
+                if playground.owns(&route.source) {
+                    problems.push(Problem::PlaygroundPathTaken {
+                        route: route.source.clone(),
                     });
                 }
             }
@@ -745,6 +813,19 @@ pub enum Problem {
         first: (&'static str, &'static str),
         /// The other.
         second: (&'static str, &'static str),
+    },
+    /// The playground is on, but there is no AsyncAPI document for it to
+    /// read.
+    #[error("the playground reads the AsyncAPI document: call Router::with_asyncapi too")]
+    PlaygroundWithoutAsyncApi,
+    /// A route has the path of a playground page or asset, which would
+    /// hide it.
+    #[error(
+        "route {route:?} is a path of the playground or the docs page; move one of them (Router::with_playground_at)"
+    )]
+    PlaygroundPathTaken {
+        /// The route.
+        route: String,
     },
     /// A group template names a parameter its route does not have.
     #[error(

@@ -89,4 +89,5 @@ pub fn app() -> Router {
                 .description("The Chanx assistant behind token authentication.")
                 .server("local", "localhost:8000", "ws"),
         )
+        .with_playground()
 }

@@ -208,6 +208,7 @@ pub fn chat(rooms: Rooms) -> Router {
                 )
                 .server("local", "localhost:8000", "ws"),
         )
+        .with_playground()
 }
 
 /// What the axum handlers share.

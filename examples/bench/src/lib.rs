@@ -94,4 +94,5 @@ pub fn app() -> Router {
                 .description("The fixed protocol used to compare chanx with other implementations.")
                 .server("local", "localhost:8000", "ws"),
         )
+        .with_playground()
 }

@@ -187,4 +187,5 @@ pub fn app() -> Router {
                 .description("Chanx tutorial part 2: room chat over channel layers, with token authentication.")
                 .server("local", "localhost:8000", "ws"),
         )
+        .with_playground()
 }

@@ -208,4 +208,5 @@ pub fn app() -> Router {
                 .description("Events pushed to clients from outside the WebSocket.")
                 .server("local", "localhost:8000", "ws"),
         )
+        .with_playground()
 }

@@ -115,6 +115,11 @@ pub async fn run_with_config(name: &str, app: Router, config: ServerConfig) -> E
     for (path, channel) in app.routes() {
         tracing::info!("{name}: ws://{addr}{path} ({})", channel.name);
     }
+    if let Some(path) = app.playground_path() {
+        tracing::info!(
+            "{name}: playground: open http://{addr}{path} (docs: http://{addr}/asyncapi)"
+        );
+    }
     match server.serve(app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

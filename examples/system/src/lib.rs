@@ -70,4 +70,5 @@ pub fn app() -> Router {
                 )
                 .server("local", "localhost:8000", "ws"),
         )
+        .with_playground()
 }
