@@ -141,6 +141,12 @@ pub use chanx_macros::ChanxMessage as Message;
 pub use chanx_macros::chanx_channel as channel;
 pub use chanx_macros::{build_groups, event_handler, on_connect, post_authentication, ws_handler};
 
+/// The typed async client, on the same message types (feature `client`):
+/// see [`chanx_client`].
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use chanx_client as client;
+
 /// The `schemars` this crate was built with, for
 /// `#[schemars(crate = "chanx::schemars")]` when you do not depend on it
 /// yourself.

@@ -106,6 +106,7 @@ impl Playground {
     }
 
     /// Every path served: the pages and the assets.
+    #[cfg(feature = "axum")]
     pub(crate) fn paths(&self) -> impl Iterator<Item = String> + '_ {
         [DOCS_PATH.to_owned(), self.path.clone()].into_iter().chain(
             ASSETS
