@@ -186,6 +186,14 @@ fn channel_file(
         );
     }
     out.push_str("}\n\n");
+    let _ = writeln!(
+        out,
+        "/** What the server sends on `{address}`: a union discriminated by `action`. */"
+    );
+    let _ = writeln!(
+        out,
+        "export type {prefix}Incoming = {prefix}Receive[keyof {prefix}Receive];\n"
+    );
 
     let _ = writeln!(
         out,

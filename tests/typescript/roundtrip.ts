@@ -5,7 +5,7 @@
 //
 //   node dist/tests/typescript/roundtrip.js ws://127.0.0.1:CHAT ws://127.0.0.1:SYSTEM
 
-import { ChatClient, type ChatMessage, ServerError } from "../../examples/chat/client/index.js";
+import { ChatClient, type ChatIncoming, type ChatMessage, ServerError } from "../../examples/chat/client/index.js";
 // Each generated client has its own runtime: the system's errors are its
 // own `ServerError`.
 import { SystemClient, ServerError as SystemServerError } from "../../examples/system/client/index.js";
@@ -29,6 +29,21 @@ export function refusedByTheCompiler(client: ChatClient): void {
   client.send({ action: "user_message", payload: { message: "hi" } });
   // @ts-expect-error: a handler of `chat_message` gets a ChatMessage, which has no `text`.
   client.on("chat_message", (message) => message.payload.text);
+}
+
+// The incoming union narrows on `action`.
+export function describe(message: ChatIncoming): string {
+  switch (message.action) {
+    case "chat_message":
+      return `${message.payload.sender}: ${message.payload.message}`;
+    case "joined_room":
+      return `joined ${message.payload.room}`;
+    case "authentication":
+      return `authentication ${message.payload.status_code}`;
+    case "error":
+    case "pong":
+      return message.action;
+  }
 }
 
 async function chat(base: string): Promise<void> {

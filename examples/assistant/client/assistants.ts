@@ -14,6 +14,9 @@ export interface AssistantsReceive {
   reply: ReplyMessage;
 }
 
+/** What the server sends on `/ws/assistants`: a union discriminated by `action`. */
+export type AssistantsIncoming = AssistantsReceive[keyof AssistantsReceive];
+
 /** The replies to each action a client sends (an `error` frame rejects the request). */
 export interface AssistantsReplies {
   new_message: ErrorMessage | ReplyMessage;

@@ -15,6 +15,9 @@ export interface ChatReceive {
   pong: Pong;
 }
 
+/** What the server sends on `/ws/chat/{room}`: a union discriminated by `action`. */
+export type ChatIncoming = ChatReceive[keyof ChatReceive];
+
 /** The replies to each action a client sends (an `error` frame rejects the request). */
 export interface ChatReplies {
   new_chat_message: ChatMessage | ErrorMessage;

@@ -14,6 +14,9 @@ export interface BenchReceive {
   joined: Joined;
 }
 
+/** What the server sends on `/ws/bench`: a union discriminated by `action`. */
+export type BenchIncoming = BenchReceive[keyof BenchReceive];
+
 /** The replies to each action a client sends (an `error` frame rejects the request). */
 export interface BenchReplies {
   broadcast: BroadcastResult | ErrorMessage;

@@ -14,6 +14,9 @@ export interface NotificationsReceive {
   pong: Pong;
 }
 
+/** What the server sends on `/ws/notifications/{user}`: a union discriminated by `action`. */
+export type NotificationsIncoming = NotificationsReceive[keyof NotificationsReceive];
+
 /** The replies to each action a client sends (an `error` frame rejects the request). */
 export interface NotificationsReplies {
   ping: ErrorMessage | Pong;

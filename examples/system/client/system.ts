@@ -13,6 +13,9 @@ export interface SystemReceive {
   system_echo: SystemEchoMessage;
 }
 
+/** What the server sends on `/ws/system`: a union discriminated by `action`. */
+export type SystemIncoming = SystemReceive[keyof SystemReceive];
+
 /** The replies to each action a client sends (an `error` frame rejects the request). */
 export interface SystemReplies {
   ping: ErrorMessage | Pong;
