@@ -321,3 +321,62 @@ async fn a_lost_connection_is_reopened_the_hook_rejoins_and_the_gap_is_reported(
     assert!(pushes.next().await.is_none());
     restarted.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_connector_opens_the_stream_and_subprotocols_are_offered() {
+    let server = TestServer::start(chanx_example_system::app())
+        .await
+        .unwrap();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&opened);
+    let addr = server.addr();
+    let result = Client::builder("ws://system.internal/ws/system")
+        .connector(move |host, port| {
+            let counter = Arc::clone(&counter);
+            async move {
+                // The URL's host and default port reach the connector; it
+                // decides where the bytes go (here: the test server).
+                assert_eq!((host.as_str(), port), ("system.internal", 80));
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::net::TcpStream::connect(addr).await
+            }
+        })
+        .discard_pushes()
+        .connect()
+        .await;
+    let client = result.unwrap();
+    assert_eq!(opened.load(Ordering::SeqCst), 1);
+    let pong: Pong = client.request(&Ping).await.unwrap();
+    assert_eq!(pong, Pong);
+    client.close().await;
+
+    // A server that speaks no subprotocol cannot accept a client that
+    // insists on one: the handshake fails, as in browsers.
+    let refused = Client::builder(url(server.addr(), "/ws/system"))
+        .subprotocol("chanx.v1")
+        .connect()
+        .await;
+    assert!(
+        matches!(refused, Err(ConnectError::Handshake(_))),
+        "{refused:?}"
+    );
+    server.stop().await.unwrap();
+
+    // One that speaks it selects the first of the client's offers it knows.
+    let server = TestServer::start(
+        chanx_example_system::app()
+            .with_config(chanx_core::ServerConfig::new().subprotocols(["chanx.v1"])),
+    )
+    .await
+    .unwrap();
+    let client = Client::builder(url(server.addr(), "/ws/system"))
+        .subprotocol("other.v9")
+        .subprotocol("chanx.v1")
+        .discard_pushes()
+        .connect()
+        .await
+        .unwrap();
+    let pong: Pong = client.request(&Ping).await.unwrap();
+    assert_eq!(pong, Pong);
+    server.stop().await.unwrap();
+}

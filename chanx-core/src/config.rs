@@ -59,6 +59,7 @@ pub struct ServerConfig {
     pub(crate) max_body_size: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) subprotocols: Vec<String>,
     pub(crate) require_origin: bool,
     pub(crate) max_connections: usize,
     pub(crate) max_connections_per_address: usize,
@@ -158,6 +159,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * KIB,
             max_body_size: 64 * KIB,
             allowed_origins: None,
+            subprotocols: Vec::new(),
             require_origin: false,
             max_connections: 16 * KIB,
             max_connections_per_address: 256,
@@ -289,6 +291,25 @@ impl ServerConfig {
                 .map(|origin| origin.into().trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
         );
+        self
+    }
+
+    /// The WebSocket subprotocols this server speaks (none by default). A
+    /// client that offers some (`Sec-WebSocket-Protocol`) gets the first of
+    /// its offers that is listed here; browsers and most clients refuse a
+    /// handshake that selects none of the protocols they offered.
+    ///
+    /// ```
+    /// use chanx_core::ServerConfig;
+    /// let config = ServerConfig::new().subprotocols(["chanx.v1"]);
+    /// # drop(config);
+    /// ```
+    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
         self
     }
 

@@ -665,6 +665,7 @@ fn upgrade<B>(
         Ok(key) => key,
         Err(response) => return response,
     };
+    let selected_protocol = select_subprotocol(&request, &shared.config.subprotocols);
     let lifecycle = Arc::clone(shared.router.lifecycle());
     if lifecycle.http_closing.is_cancelled() {
         return shutting_down();
@@ -732,7 +733,26 @@ fn upgrade<B>(
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, key);
+    if let Some(protocol) = selected_protocol {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
     response
+}
+
+/// The first subprotocol the client offers that the server speaks.
+fn select_subprotocol<B>(request: &Request<B>, spoken: &[String]) -> Option<HeaderValue> {
+    if spoken.is_empty() {
+        return None;
+    }
+    request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .find(|offered| spoken.iter().any(|protocol| protocol == offered))
+        .and_then(|offered| HeaderValue::from_str(offered).ok())
 }
 
 /// A copy of `headers` that owns its values, without the handshake's own.
