@@ -400,10 +400,58 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let service_shared = Arc::clone(&shared);
-    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+    serve_http(io, &shared, admitted, move |request| {
         let shared = Arc::clone(&service_shared);
+        async move { handle(request, &shared).await }
+    })
+    .await;
+}
+
+/// Serves an axum app (which may merge chanx routers) on an admitted
+/// connection: the same accept-time protections as chanx's own routes, and
+/// `ConnectInfo<SocketAddr>` for axum's extractors.
+#[cfg(feature = "axum")]
+pub(crate) async fn serve_admitted_axum<I>(
+    io: I,
+    shared: Arc<Shared>,
+    admitted: Arc<Admitted>,
+    app: axum::Router,
+) where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let peer = admitted.peer;
+    serve_http(io, &shared, admitted, move |mut request| {
+        if let Some(peer) = peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
+        let mut app = app.clone();
+        async move {
+            match tower_service::Service::call(&mut app, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    })
+    .await;
+}
+
+/// hyper's HTTP/1.1 with upgrades, heads bounded in bytes and time, the
+/// admission in every request's extensions, and graceful shutdown.
+async fn serve_http<I, F, Fut, B>(io: I, shared: &Arc<Shared>, admitted: Arc<Admitted>, respond: F)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(Arc::clone(&admitted));
-        async move { Ok::<_, Infallible>(handle(request, &shared).await) }
+        let response = respond(request);
+        async move { Ok::<_, Infallible>(response.await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

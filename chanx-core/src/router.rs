@@ -167,6 +167,10 @@ pub(crate) struct Lifecycle {
 pub struct ShutdownHandle {
     lifecycle: Arc<Lifecycle>,
     grace: Duration,
+    /// The router's config, for a server that serves it through another
+    /// host ([`Server::serve_axum`](crate::Server::serve_axum)).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    config: Arc<ServerConfig>,
 }
 
 impl ShutdownHandle {
@@ -200,6 +204,17 @@ impl ShutdownHandle {
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
         self.lifecycle.http_closing.is_cancelled()
+    }
+
+    /// An empty router with this handle's config and lifecycle: what a
+    /// server hosting the router elsewhere counts and shuts down with.
+    #[cfg(feature = "axum")]
+    pub(crate) fn host_router(&self) -> Router {
+        Router {
+            config: Arc::clone(&self.config),
+            lifecycle: Arc::clone(&self.lifecycle),
+            ..Router::default()
+        }
     }
 }
 
@@ -465,6 +480,7 @@ impl Router {
         ShutdownHandle {
             lifecycle: Arc::clone(&self.lifecycle),
             grace: self.config.shutdown_timeout,
+            config: Arc::clone(&self.config),
         }
     }
 

@@ -85,6 +85,71 @@ impl Server {
         router: Router,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
+        self.run(router, Host::Chanx, signal).await
+    }
+
+    /// Serves an axum app with chanx's protections at accept, where
+    /// `axum::serve` has none: every socket counted in the caps of
+    /// `chanx`'s [`ServerConfig`](crate::ServerConfig) (in all and per
+    /// address, idle keep-alive sockets too), request heads bounded to
+    /// `max_header_bytes` (HTTP 431) and `header_read_timeout`,
+    /// TCP_NODELAY, the open-file limit raised. `ConnectInfo<SocketAddr>`
+    /// is set for axum's extractors. `chanx` is the shutdown handle of the
+    /// router merged into `app` with [`Router::into_axum`]: its config sets
+    /// the limits, and on Ctrl-C or SIGTERM its sockets close with 1001
+    /// while HTTP connections finish their request in progress. (Validate
+    /// the router, [`Router::validate`], before merging it.)
+    ///
+    /// ```no_run
+    /// # use chanx_core::{Router, Server, channel, messages::{Ping, Pong}};
+    /// # #[derive(Default)] struct Chat;
+    /// # #[channel] impl Chat { #[ws_handler] async fn ping(&mut self, _: Ping) -> Pong { Pong } }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let chat = Router::new().route::<Chat>("/ws/chat");
+    /// chat.validate()?;
+    /// let shutdown = chat.shutdown_handle();
+    /// let app = axum::Router::new()
+    ///     .route("/health", axum::routing::get(|| async { "ok" }))
+    ///     .merge(chat.into_axum());
+    /// Server::bind("127.0.0.1:8000").await?.serve_axum(app, shutdown).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The listening socket fails.
+    #[cfg(feature = "axum")]
+    pub async fn serve_axum(
+        self,
+        app: axum::Router,
+        chanx: crate::ShutdownHandle,
+    ) -> io::Result<()> {
+        self.serve_axum_with_shutdown(app, chanx, shutdown_signal())
+            .await
+    }
+
+    /// [`Server::serve_axum`] until `signal` completes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve_axum`].
+    #[cfg(feature = "axum")]
+    pub async fn serve_axum_with_shutdown(
+        self,
+        app: axum::Router,
+        chanx: crate::ShutdownHandle,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        self.run(chanx.host_router(), Host::Axum(app), signal).await
+    }
+
+    async fn run(
+        self,
+        router: Router,
+        host: Host,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
         router
             .validate()
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
@@ -100,7 +165,7 @@ impl Server {
                 accepted = self.listener.accept() => accepted,
             };
             match accepted {
-                Ok((stream, peer)) => admit(stream, peer, &shared),
+                Ok((stream, peer)) => admit(stream, peer, &shared, &host),
                 Err(error) => {
                     // Out of file descriptors and similar: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -113,6 +178,15 @@ impl Server {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// What answers the requests of admitted sockets.
+enum Host {
+    /// The chanx router itself.
+    Chanx,
+    /// An axum app (merging chanx routers).
+    #[cfg(feature = "axum")]
+    Axum(axum::Router),
 }
 
 /// Resolves on Ctrl-C, or SIGTERM (what container runtimes send) on Unix:
@@ -146,7 +220,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Takes a new TCP connection in, if its address and the server have room.
-fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, host: &Host) {
     let Some(address_slot) = shared.addresses.connect(peer.ip()) else {
         tracing::warn!(%peer, "connection refused: too many connections from this address");
         refuse(&stream);
@@ -167,11 +241,20 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
         slots: Mutex::new(Some((slot, Some(address_slot)))),
     });
     let span = tracing::debug_span!("http", %peer);
-    shared
-        .router
-        .lifecycle()
-        .connections
-        .spawn(edge::serve_admitted(stream, Arc::clone(shared), admitted).instrument(span));
+    let connections = &shared.router.lifecycle().connections;
+    match host {
+        Host::Chanx => {
+            connections
+                .spawn(edge::serve_admitted(stream, Arc::clone(shared), admitted).instrument(span));
+        }
+        #[cfg(feature = "axum")]
+        Host::Axum(app) => {
+            connections.spawn(
+                edge::serve_admitted_axum(stream, Arc::clone(shared), admitted, app.clone())
+                    .instrument(span),
+            );
+        }
+    }
 }
 
 /// Tells a refused client why, without waiting for it, and closes.

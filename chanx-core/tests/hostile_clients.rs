@@ -108,6 +108,8 @@ fn app() -> Router {
 enum Host {
     Standalone,
     Axum,
+    /// An axum app served by chanx's `Server::serve_axum`.
+    ServeAxum,
 }
 
 async fn serve(host: Host, config: ServerConfig) -> TestServer {
@@ -115,11 +117,13 @@ async fn serve(host: Host, config: ServerConfig) -> TestServer {
     match host {
         Host::Standalone => TestServer::start(router).await.unwrap(),
         Host::Axum => TestServer::start_axum(router).await.unwrap(),
+        Host::ServeAxum => TestServer::start_serve_axum(router).await.unwrap(),
     }
 }
 
-/// Runs each named test on both ways in: `standalone::name` and
-/// `axum::name`.
+/// Runs each named test on every way in: `standalone::name`,
+/// `axum::name` (`axum::serve`) and `serve_axum::name` (an axum app served
+/// by chanx's `Server::serve_axum`).
 macro_rules! on_both_paths {
     ($($name:ident),* $(,)?) => {
         mod standalone {
@@ -135,6 +139,14 @@ macro_rules! on_both_paths {
                 #[tokio::test]
                 async fn $name() {
                     super::$name(super::Host::Axum).await;
+                }
+            )*
+        }
+        mod serve_axum {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Host::ServeAxum).await;
                 }
             )*
         }

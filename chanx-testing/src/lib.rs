@@ -766,6 +766,34 @@ impl TestServer {
         Self::start_axum_app(router.into_axum(), shutdown, layer).await
     }
 
+    /// Binds `127.0.0.1:0` and serves `router` as an axum app through
+    /// chanx's [`Server::serve_axum`](chanx_core::Server::serve_axum) (the
+    /// accept-time protections `axum::serve` lacks).
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot be bound.
+    #[cfg(feature = "axum")]
+    pub async fn start_serve_axum(router: Router) -> std::io::Result<Self> {
+        let shutdown = router.shutdown_handle();
+        let layer = router.layer().clone();
+        let server = Server::bind("127.0.0.1:0").await?;
+        let addr = server.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task =
+            tokio::spawn(
+                server.serve_axum_with_shutdown(router.into_axum(), shutdown, async {
+                    let _ = stopped.await;
+                }),
+            );
+        Ok(Self {
+            addr,
+            layer,
+            stop,
+            task,
+        })
+    }
+
     /// Binds `127.0.0.1:0` and serves an axum `app` (with a chanx router
     /// merged in) through `axum::serve`. `shutdown` is the chanx router's
     /// handle, run when the server stops; `layer` is its channel layer

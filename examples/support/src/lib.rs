@@ -174,6 +174,10 @@ pub async fn setup(name: &str, app: Router) -> Result<(SocketAddr, Router), Exit
             }
         }
     };
+    if let Err(problems) = app.validate() {
+        eprintln!("{name}: {problems}");
+        return Err(ExitCode::FAILURE);
+    }
     Ok((options.addr, app))
 }
 
