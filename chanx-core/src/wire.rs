@@ -23,6 +23,15 @@ pub struct Envelope<'a> {
     pub payload: Option<&'a RawValue>,
     /// The raw `ref` correlation id, echoed on the direct reply.
     pub reference: Option<&'a RawValue>,
+    /// The topic the frame is addressed to (Chanx 2.10+'s envelope).
+    pub topic: Option<Cow<'a, str>>,
+    /// The envelope `version` the client sent, if any.
+    pub version: Option<i64>,
+    /// The envelope `seq` the client sent, if any.
+    pub seq: Option<i64>,
+    /// Whether the frame carried any envelope key (`version`, `topic`,
+    /// `ref`, `seq`): Chanx answers such frames with `version` echoed.
+    pub enveloped: bool,
 }
 
 impl<'a> Envelope<'a> {
@@ -43,6 +52,14 @@ impl<'a> Envelope<'a> {
         }
         let raw: RawEnvelope<'a> =
             serde_json::from_str(text).map_err(|error| FrameError::invalid_json(&error))?;
+        // The envelope is validated before the action, as Chanx does.
+        let version = envelope_int(raw.version, "version", false)?;
+        let seq = envelope_int(raw.seq, "seq", true)?;
+        let topic = envelope_topic(raw.topic)?;
+        let enveloped = raw.version.is_some()
+            || raw.topic.is_some()
+            || raw.reference.is_some()
+            || raw.seq.is_some();
         let action = match raw.action {
             None => return Err(FrameError::MissingAction),
             Some(value) if value.get() == "null" => return Err(FrameError::MissingAction),
@@ -64,7 +81,69 @@ impl<'a> Envelope<'a> {
             action,
             payload: raw.payload,
             reference: raw.reference,
+            topic,
+            version,
+            seq,
+            enveloped,
         })
+    }
+}
+
+/// An integer envelope key (`version`, or `seq` when `nullable`), checked
+/// as pydantic checks Chanx's `Envelope` model (strictly: no coercion).
+fn envelope_int(
+    raw: Option<&RawValue>,
+    key: &str,
+    nullable: bool,
+) -> Result<Option<i64>, FrameError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let text = raw.get();
+    if text == "null" && nullable {
+        return Ok(None);
+    }
+    if let Ok(value) = text.parse::<i64>() {
+        return Ok(Some(value));
+    }
+    let (kind, msg) = if text.starts_with('"') {
+        (
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )
+    } else if text.parse::<f64>().is_ok() {
+        (
+            "int_from_float",
+            "Input should be a valid integer, got a number with a fractional part",
+        )
+    } else {
+        ("int_type", "Input should be a valid integer")
+    };
+    Err(FrameError::InvalidEnvelope {
+        loc: vec![LocSegment::Key(key.to_owned())],
+        kind,
+        msg: msg.to_owned(),
+    })
+}
+
+/// The `topic` envelope key: a string, or null.
+fn envelope_topic(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, FrameError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if raw.get() == "null" {
+        return Ok(None);
+    }
+    if let Some(plain) = plain_string(raw.get()) {
+        return Ok(Some(Cow::Borrowed(plain)));
+    }
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(topic) => Ok(Some(Cow::Owned(topic))),
+        Err(_) => Err(FrameError::InvalidEnvelope {
+            loc: vec![LocSegment::Key("topic".to_owned())],
+            kind: "string_type",
+            msg: "Input should be a valid string".to_owned(),
+        }),
     }
 }
 
@@ -415,6 +494,17 @@ pub enum FrameError {
         /// The action the client sent.
         tag: String,
     },
+    /// An envelope key (`version`, `topic`, `seq`) has the wrong type;
+    /// reported before the action is looked at, as Chanx does.
+    #[error("{msg}")]
+    InvalidEnvelope {
+        /// `[key]`.
+        loc: Vec<LocSegment>,
+        /// The pydantic error type (`int_parsing`, `string_type`…).
+        kind: &'static str,
+        /// A readable description.
+        msg: String,
+    },
     /// The payload does not deserialise into the handler's input type.
     #[error("{msg}")]
     InvalidPayload {
@@ -450,7 +540,7 @@ impl FrameError {
             Self::NotAnObject => "model_type",
             Self::MissingAction => "union_tag_not_found",
             Self::UnknownAction { .. } => "union_tag_invalid",
-            Self::InvalidPayload { kind, .. } => kind,
+            Self::InvalidPayload { kind, .. } | Self::InvalidEnvelope { kind, .. } => kind,
         }
     }
 
@@ -479,7 +569,9 @@ impl FrameError {
                     ExpectedTags(expected)
                 ),
             ),
-            Self::InvalidPayload { loc, msg, .. } => (loc.clone(), msg.clone()),
+            Self::InvalidPayload { loc, msg, .. } | Self::InvalidEnvelope { loc, msg, .. } => {
+                (loc.clone(), msg.clone())
+            }
             other => (Vec::new(), other.to_string()),
         };
         crate::protocol::ErrorItem {
@@ -508,6 +600,9 @@ struct RawEnvelope<'a> {
     action: Option<&'a RawValue>,
     payload: Option<&'a RawValue>,
     reference: Option<&'a RawValue>,
+    topic: Option<&'a RawValue>,
+    version: Option<&'a RawValue>,
+    seq: Option<&'a RawValue>,
 }
 
 impl<'de> Deserialize<'de> for RawEnvelope<'de> {
@@ -526,12 +621,18 @@ impl<'de> Deserialize<'de> for RawEnvelope<'de> {
                     action: None,
                     payload: None,
                     reference: None,
+                    topic: None,
+                    version: None,
+                    seq: None,
                 };
                 while let Some(CowStr(key)) = map.next_key()? {
                     match &*key {
                         "action" => envelope.action = Some(map.next_value()?),
                         "payload" => envelope.payload = Some(map.next_value()?),
                         "ref" => envelope.reference = Some(map.next_value()?),
+                        "topic" => envelope.topic = Some(map.next_value()?),
+                        "version" => envelope.version = Some(map.next_value()?),
+                        "seq" => envelope.seq = Some(map.next_value()?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -604,6 +705,54 @@ mod tests {
         let envelope = Envelope::parse(r#"{"action":"ch\u0061t"}"#).unwrap();
         assert_eq!(envelope.action, "chat");
         assert!(envelope.payload.is_none());
+    }
+
+    #[test]
+    fn envelope_keys_are_read_and_checked_before_the_action() {
+        let envelope = Envelope::parse(
+            r#"{"version":1,"topic":"discussion:5","ref":"1","action":"subscribe"}"#,
+        )
+        .unwrap();
+        assert_eq!(envelope.action, "subscribe");
+        assert_eq!(envelope.topic.as_deref(), Some("discussion:5"));
+        assert_eq!((envelope.version, envelope.seq), (Some(1), None));
+        assert!(envelope.enveloped);
+        let plain = Envelope::parse(r#"{"action":"ping"}"#).unwrap();
+        assert!(!plain.enveloped && plain.topic.is_none());
+        assert!(
+            Envelope::parse(r#"{"ref":"6","action":"ping"}"#)
+                .unwrap()
+                .enveloped
+        );
+        // Chanx answers `"version":"x"` with int_parsing at ["version"],
+        // even when the action is missing too.
+        for (frame, kind, key) in [
+            (
+                r#"{"action":"ping","version":"x"}"#,
+                "int_parsing",
+                "version",
+            ),
+            (r#"{"version":"x"}"#, "int_parsing", "version"),
+            (
+                r#"{"action":"ping","version":1.5}"#,
+                "int_from_float",
+                "version",
+            ),
+            (r#"{"action":"ping","version":null}"#, "int_type", "version"),
+            (r#"{"action":"ping","seq":true}"#, "int_type", "seq"),
+            (r#"{"action":"ping","topic":5}"#, "string_type", "topic"),
+        ] {
+            let error = Envelope::parse(frame).unwrap_err();
+            assert_eq!(error.kind(), kind, "{frame}");
+            let item = error.to_item(&["ping"]);
+            assert_eq!(item.loc, [LocSegment::Key(key.to_owned())], "{frame}");
+        }
+        assert_eq!(
+            Envelope::parse(r#"{"action":"ping","seq":null,"topic":null}"#)
+                .unwrap()
+                .seq,
+            None
+        );
     }
 
     #[test]
