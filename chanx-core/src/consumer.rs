@@ -7,11 +7,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 
-use serde_json::value::RawValue;
-
 use crate::auth::{AuthError, Authenticators, Denied};
 use crate::context::Context;
 use crate::message::{Message, MessageMeta, encode};
+use crate::wire::Echo;
 use crate::wire::{Envelope, FrameError};
 use crate::ws::CloseCode;
 
@@ -99,7 +98,7 @@ pub struct HookOutcome(pub(crate) Result<Option<String>, BoxError>);
 impl HookOutcome {
     /// Wraps the return value of a hook.
     pub fn new<R: IntoReply>(value: R) -> Self {
-        Self(value.into_reply(None))
+        Self(value.into_reply(Echo::NONE))
     }
 }
 
@@ -481,14 +480,14 @@ pub trait IntoReply: Send {
     /// # Errors
     ///
     /// The handler's own error.
-    fn into_reply(self, reference: Option<&RawValue>) -> Result<Option<String>, BoxError>;
+    fn into_reply(self, echo: Echo<'_>) -> Result<Option<String>, BoxError>;
 
     /// Appends the metadata of the messages this type can carry.
     fn describe(out: &mut Vec<MessageMeta>);
 }
 
 impl IntoReply for () {
-    fn into_reply(self, _: Option<&RawValue>) -> Result<Option<String>, BoxError> {
+    fn into_reply(self, _: Echo<'_>) -> Result<Option<String>, BoxError> {
         Ok(None)
     }
 
@@ -496,8 +495,8 @@ impl IntoReply for () {
 }
 
 impl<M: Message> IntoReply for M {
-    fn into_reply(self, reference: Option<&RawValue>) -> Result<Option<String>, BoxError> {
-        Ok(Some(encode(&self, reference)))
+    fn into_reply(self, echo: Echo<'_>) -> Result<Option<String>, BoxError> {
+        Ok(Some(encode(&self, echo)))
     }
 
     fn describe(out: &mut Vec<MessageMeta>) {
@@ -506,9 +505,9 @@ impl<M: Message> IntoReply for M {
 }
 
 impl<T: IntoReply> IntoReply for Option<T> {
-    fn into_reply(self, reference: Option<&RawValue>) -> Result<Option<String>, BoxError> {
+    fn into_reply(self, echo: Echo<'_>) -> Result<Option<String>, BoxError> {
         match self {
-            Some(value) => value.into_reply(reference),
+            Some(value) => value.into_reply(echo),
             None => Ok(None),
         }
     }
@@ -519,9 +518,9 @@ impl<T: IntoReply> IntoReply for Option<T> {
 }
 
 impl<T: IntoReply, E: Into<BoxError> + Send> IntoReply for Result<T, E> {
-    fn into_reply(self, reference: Option<&RawValue>) -> Result<Option<String>, BoxError> {
+    fn into_reply(self, echo: Echo<'_>) -> Result<Option<String>, BoxError> {
         match self {
-            Ok(value) => value.into_reply(reference),
+            Ok(value) => value.into_reply(echo),
             Err(error) => Err(error.into()),
         }
     }

@@ -441,7 +441,8 @@ impl Context {
     ///
     /// [`SendError`] when the connection has ended.
     pub async fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
-        self.send_text(encode(message, None)).await
+        self.send_text(encode(message, crate::wire::Echo::NONE))
+            .await
     }
 
     /// Queues a raw text frame for this client.

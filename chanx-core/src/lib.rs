@@ -76,7 +76,7 @@ pub mod __private {
 
     /// Turns a handler's return value into an outcome.
     pub fn reply<R: IntoReply>(value: R, envelope: &Envelope<'_>) -> Outcome {
-        match value.into_reply(envelope.reference) {
+        match value.into_reply(envelope.echo()) {
             Ok(reply) => Outcome::Reply(reply),
             Err(error) => Outcome::Failed(error),
         }

@@ -10,7 +10,6 @@ use schemars::{Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserializer, Serialize};
-use serde_json::value::RawValue;
 
 use crate::wire::{self, FrameError};
 
@@ -78,7 +77,7 @@ pub trait Message: Sized + Send + 'static {
 
     /// Encodes this message as a wire frame.
     fn to_json(&self) -> String {
-        encode(self, None)
+        encode(self, crate::wire::Echo::NONE)
     }
 
     /// Decodes a wire frame into this type.
@@ -156,13 +155,14 @@ impl fmt::Debug for MessageMeta {
 #[error("cannot decode message: {0}")]
 pub struct DecodeError(pub FrameError);
 
-/// Encodes `message` as a wire frame, echoing `reference` as `"ref"`.
-pub(crate) fn encode<M: Message>(message: &M, reference: Option<&RawValue>) -> String {
+/// Encodes `message` as a wire frame, with what it echoes of the frame it
+/// answers (`"version"`, `"ref"`).
+pub(crate) fn encode<M: Message>(message: &M, echo: crate::wire::Echo<'_>) -> String {
     // Serialising into a `Vec` cannot fail for JSON keys we write ourselves;
     // a payload whose `Serialize` fails (a map with non-string keys, a custom
     // impl returning an error) is a programming error in that type, reported
     // as an error frame rather than a panic.
-    match serde_json::to_string(&Envelope { message, reference }) {
+    match serde_json::to_string(&Envelope { message, echo }) {
         Ok(text) => text,
         Err(error) => {
             tracing::error!(action = message.action(), %error, "message payload failed to serialise");
@@ -173,7 +173,7 @@ pub(crate) fn encode<M: Message>(message: &M, reference: Option<&RawValue>) -> S
 
 struct Envelope<'a, M> {
     message: &'a M,
-    reference: Option<&'a RawValue>,
+    echo: crate::wire::Echo<'a>,
 }
 
 struct Payload<'a, M>(&'a M);
@@ -186,11 +186,14 @@ impl<M: Message> Serialize for Payload<'_, M> {
 
 impl<M: Message> Serialize for Envelope<'_, M> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let len = 2 + usize::from(self.reference.is_some());
+        let len = 2 + usize::from(self.echo.version) + usize::from(self.echo.reference.is_some());
         let mut map = serializer.serialize_map(Some(len))?;
         map.serialize_entry("action", self.message.action())?;
         map.serialize_entry("payload", &Payload(self.message))?;
-        if let Some(reference) = self.reference {
+        if self.echo.version {
+            map.serialize_entry("version", &crate::wire::ENVELOPE_VERSION)?;
+        }
+        if let Some(reference) = self.echo.reference {
             map.serialize_entry("ref", reference)?;
         }
         map.end()

@@ -43,11 +43,10 @@ use std::sync::OnceLock;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::Message;
 use crate::message::encode;
-use crate::wire::{FrameError, LocSegment};
+use crate::wire::{Echo, FrameError, LocSegment};
 
 /// An error frame: why a client frame was rejected or failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Message)]
@@ -135,25 +134,18 @@ pub struct EventComplete;
 
 /// The error frame for a rejected client frame, listing `expected` actions
 /// for an unknown one, with the client's `ref` echoed.
-pub(crate) fn rejection(
-    error: &FrameError,
-    expected: &[&str],
-    reference: Option<&RawValue>,
-) -> String {
+pub(crate) fn rejection(error: &FrameError, expected: &[&str], echo: Echo<'_>) -> String {
     let item = error.to_item(expected);
-    encode(
-        &ErrorMessage(ErrorPayload::Validation(vec![item])),
-        reference,
-    )
+    encode(&ErrorMessage(ErrorPayload::Validation(vec![item])), echo)
 }
 
 /// The frame for a handler that returned an error or panicked.
-pub(crate) fn handler_failed(action: &str, reference: Option<&RawValue>) -> String {
+pub(crate) fn handler_failed(action: &str, echo: Echo<'_>) -> String {
     encode(
         &ErrorMessage(ErrorPayload::Detail(ErrorDetail {
             detail: format!("Failed to process message for {action}"),
         })),
-        reference,
+        echo,
     )
 }
 
@@ -178,13 +170,13 @@ struct Frame<'a, T> {
 }
 
 /// The frame for a permission that denied a client frame.
-pub(crate) fn denied(status: u16, detail: &str, reference: Option<&RawValue>) -> String {
+pub(crate) fn denied(status: u16, detail: &str, echo: Echo<'_>) -> String {
     encode(
         &ErrorMessage(ErrorPayload::Denied(DeniedError {
             status_code: status,
             detail: detail.to_owned(),
         })),
-        reference,
+        echo,
     )
 }
 
@@ -255,13 +247,13 @@ mod tests {
             value(rate_limited()),
             json!({"action": "error", "payload": {"status_code": 429, "detail": "Rate limit exceeded: slow down."}})
         );
-        let reference = RawValue::from_string("\"r1\"".to_owned()).unwrap();
+        let reference = serde_json::value::RawValue::from_string("\"r1\"".to_owned()).unwrap();
         assert_eq!(
-            value(&handler_failed("chat", Some(&reference))),
+            value(&handler_failed("chat", Echo::reference(Some(&reference)))),
             json!({"action": "error", "payload": {"detail": "Failed to process message for chat"}, "ref": "r1"})
         );
         assert_eq!(
-            value(&denied(403, "No.", None)),
+            value(&denied(403, "No.", Echo::NONE)),
             json!({"action": "error", "payload": {"status_code": 403, "detail": "No."}})
         );
         assert_eq!(
@@ -276,7 +268,7 @@ mod tests {
 
     #[test]
     fn error_frames_decode_into_their_types() {
-        let frame = rejection(&FrameError::MissingAction, &[], None);
+        let frame = rejection(&FrameError::MissingAction, &[], Echo::NONE);
         let ErrorMessage(ErrorPayload::Validation(items)) =
             ErrorMessage::from_json(&frame).unwrap()
         else {
@@ -292,7 +284,8 @@ mod tests {
                 ..
             })
         ));
-        let ErrorMessage(payload) = ErrorMessage::from_json(&handler_failed("a", None)).unwrap();
+        let ErrorMessage(payload) =
+            ErrorMessage::from_json(&handler_failed("a", Echo::NONE)).unwrap();
         assert!(matches!(payload, ErrorPayload::Detail(_)));
     }
 }

@@ -89,6 +89,45 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// What a reply echoes of the client frame it answers: `"version":1` when
+/// the frame carried envelope keys (as Chanx 2.13 answers), and its `ref`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echo<'a> {
+    pub(crate) reference: Option<&'a RawValue>,
+    pub(crate) version: bool,
+}
+
+impl<'a> Echo<'a> {
+    /// Nothing to echo: a frame the server sends on its own.
+    pub const NONE: Echo<'static> = Echo {
+        reference: None,
+        version: false,
+    };
+
+    /// Echoes `reference` only.
+    #[must_use]
+    pub fn reference(reference: Option<&'a RawValue>) -> Self {
+        Self {
+            reference,
+            version: false,
+        }
+    }
+}
+
+impl Envelope<'_> {
+    /// What a reply to this frame echoes.
+    #[must_use]
+    pub fn echo(&self) -> Echo<'_> {
+        Echo {
+            reference: self.reference,
+            version: self.enveloped,
+        }
+    }
+}
+
+/// The envelope version chanx speaks (Chanx's `ENVELOPE_VERSION`).
+pub const ENVELOPE_VERSION: i64 = 1;
+
 /// An integer envelope key (`version`, or `seq` when `nullable`), checked
 /// as pydantic checks Chanx's `Envelope` model (strictly: no coercion).
 fn envelope_int(
@@ -554,7 +593,14 @@ impl FrameError {
     /// found after the envelope was read.
     #[must_use]
     pub fn to_frame_with_ref(&self, expected: &[&str], reference: Option<&RawValue>) -> String {
-        crate::protocol::rejection(self, expected, reference)
+        crate::protocol::rejection(self, expected, Echo::reference(reference))
+    }
+
+    /// Renders the error frame with what the reply echoes of the client's
+    /// frame ([`Envelope::echo`]).
+    #[must_use]
+    pub fn to_frame_with_echo(&self, expected: &[&str], echo: Echo<'_>) -> String {
+        crate::protocol::rejection(self, expected, echo)
     }
 
     /// The error as one item of an error frame's payload.

@@ -348,7 +348,7 @@ async fn error_replies_echo_the_ref() {
     assert_eq!(
         client.receive_all_messages().await.unwrap(),
         vec![
-            json!({"action":"error","payload":{"detail":"Failed to process message for fail"},"ref":"f1"})
+            json!({"action":"error","payload":{"detail":"Failed to process message for fail"},"version":1,"ref":"f1"})
         ]
     );
     client

@@ -45,3 +45,32 @@ async fn a_bad_envelope_key_is_a_validation_error_without_completion() {
         json!({"action":"complete","payload":null})
     );
 }
+
+#[tokio::test]
+async fn replies_to_enveloped_frames_carry_the_version_back() {
+    let app = Router::new().route::<Plain>("/ws");
+    let mut client = Communicator::connect(&app, "/ws").await.unwrap();
+    // Chanx 2.13 answers `{"ref":"6","action":"ping"}` so.
+    client
+        .send_text(r#"{"ref":"6","action":"ping"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"pong","payload":null,"version":1,"ref":"6"}"#
+    );
+    client
+        .send_text(r#"{"version":1,"action":"ping"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"pong","payload":null,"version":1}"#
+    );
+    // A frame without envelope keys gets a plain reply.
+    client.send_text(r#"{"action":"ping"}"#).await.unwrap();
+    assert_eq!(
+        client.receive_text().await.unwrap(),
+        r#"{"action":"pong","payload":null}"#
+    );
+}

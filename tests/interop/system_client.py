@@ -104,7 +104,7 @@ async def main(url):
         await ws.send(json.dumps({"action": "user_message", "payload": {"message": "again"}, "ref": "r1"}))
         await expect(
             ws,
-            {"action": "system_echo", "payload": {"message": "🔧 System Echo: again"}, "ref": "r1"},
+            {"action": "system_echo", "payload": {"message": "🔧 System Echo: again"}, "version": 1, "ref": "r1"},
             "ref echoed",
         )
 

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::Extensions;
-use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -35,6 +34,7 @@ use crate::config::ServerConfig;
 use crate::consumer::{Consumer, GroupsOutcome, Outcome};
 use crate::context::{ConnectionId, Context, RequestInfo};
 use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
+use crate::wire::Echo;
 
 use crate::protocol;
 use crate::settings::{Effective, Settings};
@@ -777,7 +777,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
             // Not followed by `complete`, as in Chanx: the frame never
             // reached a handler's validation.
             tracing::debug!(kind = error.kind(), "rejected frame");
-            send(ctx, rejection::<C>(&error, None)).await;
+            send(ctx, rejection::<C>(&error, Echo::NONE)).await;
             return;
         }
         Ok(envelope) => {
@@ -789,7 +789,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                     tracing::error!(action = &*envelope.action, %error, "handler failed");
                     send(
                         ctx,
-                        protocol::handler_failed(&envelope.action, envelope.reference),
+                        protocol::handler_failed(&envelope.action, envelope.echo()),
                     )
                     .await;
                 }
@@ -799,7 +799,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                         kind = error.kind(),
                         "invalid payload"
                     );
-                    send(ctx, rejection::<C>(&error, envelope.reference)).await;
+                    send(ctx, rejection::<C>(&error, envelope.echo())).await;
                 }
                 Outcome::Denied(denied) => {
                     tracing::debug!(
@@ -807,15 +807,14 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
                         status = denied.status(),
                         "permission denied"
                     );
-                    let frame =
-                        protocol::denied(denied.status(), denied.detail(), envelope.reference);
+                    let frame = protocol::denied(denied.status(), denied.detail(), envelope.echo());
                     send(ctx, frame).await;
                 }
                 Outcome::Unknown => {
                     let error = FrameError::UnknownAction {
                         tag: envelope.action.to_string(),
                     };
-                    send(ctx, rejection::<C>(&error, envelope.reference)).await;
+                    send(ctx, rejection::<C>(&error, envelope.echo())).await;
                 }
             }
         }
@@ -827,12 +826,12 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
 
 /// The error frame for a rejected client frame; an unknown action lists the
 /// actions this consumer takes, however it was found unknown.
-fn rejection<C: Consumer>(error: &FrameError, reference: Option<&RawValue>) -> String {
+fn rejection<C: Consumer>(error: &FrameError, echo: Echo<'_>) -> String {
     let expected: Vec<&str> = match error {
         FrameError::UnknownAction { .. } => C::CHANNEL.client_actions().collect(),
         _ => Vec::new(),
     };
-    error.to_frame_with_ref(&expected, reference)
+    error.to_frame_with_echo(&expected, echo)
 }
 
 async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, message: LayerMessage) {

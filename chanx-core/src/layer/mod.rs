@@ -286,12 +286,15 @@ struct MessageInner {
 impl LayerMessage {
     /// A broadcast of `message`, encoded once.
     pub fn broadcast<M: Message>(message: &M) -> Self {
-        Self::from_text(MessageKind::Broadcast, encode(message, None))
+        Self::from_text(
+            MessageKind::Broadcast,
+            encode(message, crate::wire::Echo::NONE),
+        )
     }
 
     /// An event carrying `event`, encoded once.
     pub fn event<M: Message>(event: &M) -> Self {
-        Self::from_text(MessageKind::Event, encode(event, None))
+        Self::from_text(MessageKind::Event, encode(event, crate::wire::Echo::NONE))
     }
 
     /// A message from already encoded JSON text (a wire frame).

@@ -86,7 +86,7 @@ async fn ref_is_echoed_on_the_direct_reply() {
         .unwrap();
     assert_eq!(
         client.receive_json().await.unwrap(),
-        json!({"action":"system_echo","payload":{"message":"🔧 System Echo: x"},"ref":"req-7"})
+        json!({"action":"system_echo","payload":{"message":"🔧 System Echo: x"},"version":1,"ref":"req-7"})
     );
     // A numeric ref is echoed verbatim too.
     client
@@ -95,7 +95,7 @@ async fn ref_is_echoed_on_the_direct_reply() {
         .unwrap();
     assert_eq!(
         client.receive_text().await.unwrap(),
-        r#"{"action":"pong","payload":null,"ref":42}"#
+        r#"{"action":"pong","payload":null,"version":1,"ref":42}"#
     );
 }
 
