@@ -494,32 +494,33 @@ impl Context {
         }
     }
 
-    /// A client frame on its way in: logged, and its keys decamelized,
-    /// when this consumer asks for it.
+    /// A client frame on its way in: its keys decamelized, when this
+    /// consumer asks for it.
     pub(crate) fn incoming<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let Some(frames) = &self.inner.frames else {
-            return Cow::Borrowed(text);
-        };
-        let text = if frames.camelize {
-            crate::case::decamelize_frame(text).map_or(Cow::Borrowed(text), Cow::Owned)
-        } else {
-            Cow::Borrowed(text)
-        };
-        if frames.log {
-            let action = crate::wire::Envelope::parse(&text)
-                .map(|envelope| envelope.action.into_owned())
-                .unwrap_or_default();
-            if frames.logs(&action) {
-                tracing::info!(
-                    target: "chanx::frames",
-                    connection = self.inner.id.get(),
-                    action,
-                    bytes = text.len(),
-                    "websocket received"
-                );
+        match &self.inner.frames {
+            Some(frames) if frames.camelize => {
+                crate::case::decamelize_frame(text).map_or(Cow::Borrowed(text), Cow::Owned)
             }
+            _ => Cow::Borrowed(text),
         }
-        text
+    }
+
+    /// Logs a received frame of `action` (empty when the frame has none),
+    /// when this consumer asks for it. Called with the action the frame's
+    /// one parse found.
+    pub(crate) fn log_received(&self, action: &str, bytes: usize) {
+        if let Some(frames) = &self.inner.frames
+            && frames.log
+            && frames.logs(action)
+        {
+            tracing::info!(
+                target: "chanx::frames",
+                connection = self.inner.id.get(),
+                action,
+                bytes,
+                "websocket received"
+            );
+        }
     }
 
     /// Asks to close the connection with `code` and `reason` (at most 123

@@ -774,6 +774,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
     let text = ctx.incoming(text);
     match Envelope::parse(&text) {
         Err(error) => {
+            ctx.log_received("", text.len());
             // Not followed by `complete`, as in Chanx: the frame never
             // reached a handler's validation.
             tracing::debug!(kind = error.kind(), "rejected frame");
@@ -781,6 +782,7 @@ async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
             return;
         }
         Ok(envelope) => {
+            ctx.log_received(&envelope.action, text.len());
             tracing::trace!(action = &*envelope.action, "frame");
             match guarded(consumer.dispatch(ctx, &envelope)).await {
                 Outcome::Reply(Some(reply)) => send(ctx, reply).await,
