@@ -738,16 +738,31 @@ impl TestServer {
     pub fn start_with(server: Server, router: Router) -> std::io::Result<Self> {
         let addr = server.local_addr()?;
         let layer = router.layer().clone();
+        Ok(Self::spawn(addr, layer, |stopped| {
+            server.serve_with_shutdown(router, stopped)
+        }))
+    }
+
+    /// Spawns `serve`, which runs until the future it is given (fired by
+    /// [`TestServer::stop`]) completes.
+    fn spawn<F>(
+        addr: SocketAddr,
+        layer: chanx_core::Layer,
+        serve: impl FnOnce(futures_util::future::BoxFuture<'static, ()>) -> F,
+    ) -> Self
+    where
+        F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve_with_shutdown(router, async {
+        let task = tokio::spawn(serve(Box::pin(async move {
             let _ = stopped.await;
-        }));
-        Ok(Self {
+        })));
+        Self {
             addr,
             layer,
             stop,
             task,
-        })
+        }
     }
 
     /// Binds `127.0.0.1:0` and serves `router` through `axum::serve`, as
@@ -779,19 +794,9 @@ impl TestServer {
         let layer = router.layer().clone();
         let server = Server::bind("127.0.0.1:0").await?;
         let addr = server.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task =
-            tokio::spawn(
-                server.serve_axum_with_shutdown(router.into_axum(), shutdown, async {
-                    let _ = stopped.await;
-                }),
-            );
-        Ok(Self {
-            addr,
-            layer,
-            stop,
-            task,
-        })
+        Ok(Self::spawn(addr, layer, |stopped| {
+            server.serve_axum_with_shutdown(router.into_axum(), shutdown, stopped)
+        }))
     }
 
     /// Binds `127.0.0.1:0` and serves an axum `app` (with a chanx router
@@ -810,22 +815,17 @@ impl TestServer {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-            shutdown.shutdown().await;
-        });
-        let task = tokio::spawn(std::future::IntoFuture::into_future(serve));
-        Ok(Self {
-            addr,
-            layer,
-            stop,
-            task,
-        })
+        Ok(Self::spawn(addr, layer, |stopped| {
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                stopped.await;
+                shutdown.shutdown().await;
+            });
+            std::future::IntoFuture::into_future(serve)
+        }))
     }
 
     /// The bound address.
