@@ -143,3 +143,40 @@ pub fn assert_current(document: &serde_json::Value, dir: &Path, refresh: &str) {
         stale.join(", ")
     );
 }
+
+/// A test that the TypeScript client committed in `dir` is what
+/// `chanx typescript` generates from `router`'s AsyncAPI document, failing
+/// with the `refresh` command when it is stale; for the tests of a crate
+/// that commits its generated client (as every example does).
+///
+/// ```ignore
+/// chanx_cli::typescript_client_test!(
+///     my_app::app(),
+///     dir = concat!(env!("CARGO_MANIFEST_DIR"), "/client"),
+///     refresh = "cargo run -p chanx-cli -- typescript asyncapi.json --out client",
+/// );
+/// ```
+#[macro_export]
+macro_rules! typescript_client_test {
+    ($router:expr, dir = $dir:expr, refresh = $refresh:expr $(,)?) => {
+        #[test]
+        fn committed_typescript_client_is_current() {
+            let document = $router
+                .asyncapi_json()
+                .expect("the router has an AsyncAPI document (Router::with_asyncapi)");
+            $crate::assert_current_json(&document, ::std::path::Path::new($dir), $refresh);
+        }
+    };
+}
+
+/// [`assert_current`] for a document given as JSON text.
+///
+/// # Panics
+///
+/// When the text is not JSON, or as [`assert_current`].
+pub fn assert_current_json(document: &str, dir: &Path, refresh: &str) {
+    match serde_json::from_str(document) {
+        Ok(document) => assert_current(&document, dir, refresh),
+        Err(error) => panic!("the AsyncAPI document is not JSON: {error}"),
+    }
+}

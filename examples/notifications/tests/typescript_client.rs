@@ -2,16 +2,8 @@
 //! generates from this app's current AsyncAPI document: change a message
 //! and this fails until the client is refreshed.
 
-#[test]
-fn committed_typescript_client_is_current() {
-    let document = chanx_example_notifications::app()
-        .asyncapi_json()
-        .expect("the example has an AsyncAPI document");
-    let document: serde_json::Value =
-        serde_json::from_str(&document).expect("the document is JSON");
-    chanx_cli::assert_current(
-        &document,
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/client")),
-        "cargo run -p chanx-cli -- typescript examples/notifications/asyncapi.json --out examples/notifications/client",
-    );
-}
+chanx_cli::typescript_client_test!(
+    chanx_example_notifications::app(),
+    dir = concat!(env!("CARGO_MANIFEST_DIR"), "/client"),
+    refresh = "cargo run -p chanx-cli -- typescript examples/notifications/asyncapi.json --out examples/notifications/client",
+);
