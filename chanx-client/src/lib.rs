@@ -398,7 +398,7 @@ impl Client {
             shared: &self.shared,
             id,
         };
-        self.enqueue(with_ref(message.to_json(), id)).await?;
+        self.enqueue(with_ref(message, id)).await?;
         let timeout = self.shared.request_timeout;
         let frame = match tokio::time::timeout(timeout, reply_rx).await {
             Err(_) => return Err(ClientError::Timeout(timeout)),
@@ -508,14 +508,13 @@ impl Client {
     }
 }
 
-/// `frame` (`{...}`) with `"ref":"<id>"` added.
-fn with_ref(mut frame: String, id: u64) -> String {
-    if frame.ends_with('}') {
-        frame.pop();
-        let separator = if frame.ends_with('{') { "" } else { "," };
-        frame.push_str(&format!("{separator}\"ref\":\"{id}\"}}"));
+/// `message` as a frame with `"ref":"<id>"`.
+fn with_ref<M: Message>(message: &M, id: u64) -> String {
+    match serde_json::value::RawValue::from_string(format!("\"{id}\"")) {
+        Ok(reference) => message.to_json_with_ref(&reference),
+        // A quoted number is always valid JSON.
+        Err(_) => message.to_json(),
     }
-    frame
 }
 
 /// A frame as `M`, or the server's error.
@@ -598,7 +597,7 @@ mod tests {
     #[test]
     fn refs_are_added_to_the_frame() {
         assert_eq!(
-            with_ref(r#"{"action":"ping","payload":null}"#.into(), 7),
+            with_ref(&chanx_core::messages::Ping, 7),
             r#"{"action":"ping","payload":null,"ref":"7"}"#
         );
     }

@@ -80,6 +80,12 @@ pub trait Message: Sized + Send + 'static {
         encode(self, crate::wire::Echo::NONE)
     }
 
+    /// Encodes this message as a wire frame carrying `reference` as its
+    /// `ref` (a client's request, answered with the same `ref`).
+    fn to_json_with_ref(&self, reference: &serde_json::value::RawValue) -> String {
+        encode(self, crate::wire::Echo::reference(Some(reference)))
+    }
+
     /// Decodes a wire frame into this type.
     ///
     /// # Errors
