@@ -117,7 +117,9 @@ impl fmt::Display for ServerError {
                 Ok(())
             }
             ErrorPayload::Denied(denied) => write!(f, "{} {}", denied.status_code, denied.detail),
+            ErrorPayload::Topic(topic) => f.write_str(&topic.detail),
             ErrorPayload::Detail(detail) => f.write_str(&detail.detail),
+            _ => f.write_str("error"),
         }
     }
 }

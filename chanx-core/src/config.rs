@@ -13,9 +13,10 @@
 //! | inbox (events waiting for the consumer) | [`inbox_bytes`](ServerConfig::inbox_bytes) | 128 KiB |
 //! | upgrade request headers, while connecting | [`max_header_bytes`](ServerConfig::max_header_bytes) | 16 KiB |
 //! | headers kept after connecting | those named in [`retain_headers`](ServerConfig::retain_headers) | none |
+//! | topic subscriptions (each: its topic name of at most 256 bytes, its parameters, its group name and the topic value) | [`max_subscriptions`](ServerConfig::max_subscriptions) | 64, about 1 KiB each plus the topic type's own size |
 //! | the connection itself (tasks, context, timers) | fixed | about 10 KiB |
 //!
-//! So about 540 KiB per connection with the defaults, and
+//! So about 600 KiB per connection with the defaults, and
 //! [`max_connections_per_address`](ServerConfig::max_connections_per_address)
 //! × that per client address. Frames shared by several receivers (a
 //! broadcast, an event) are counted in each receiver's budget but held once.
@@ -52,6 +53,7 @@ pub struct ServerConfig {
     pub(crate) write_buffer_size: usize,
     pub(crate) outbound_queue_bytes: usize,
     pub(crate) inbox_bytes: usize,
+    pub(crate) max_subscriptions: usize,
     pub(crate) message_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) header_read_timeout: Duration,
@@ -153,6 +155,7 @@ impl Default for ServerConfig {
             write_buffer_size: 4 * KIB,
             outbound_queue_bytes: 256 * KIB,
             inbox_bytes: 128 * KIB,
+            max_subscriptions: 64,
             message_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
@@ -234,6 +237,15 @@ impl ServerConfig {
     /// consumer. A connection whose inbox fills up is closed with 1008.
     pub fn inbox_bytes(mut self, bytes: usize) -> Self {
         self.inbox_bytes = bytes.max(1);
+        self
+    }
+
+    /// How many topics one connection may subscribe to at once (default
+    /// 64). One more `subscribe` is refused with an `error` frame whose
+    /// payload is `{"reason":"too_many_subscriptions","detail":…}`,
+    /// stamped with the topic and the request's `ref`.
+    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
+        self.max_subscriptions = subscriptions;
         self
     }
 

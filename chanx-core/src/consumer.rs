@@ -10,6 +10,7 @@ use std::future::Future;
 use crate::auth::{AuthError, Authenticators, Denied};
 use crate::context::Context;
 use crate::message::{Message, MessageMeta, encode};
+use crate::topic::TopicMeta;
 use crate::wire::Echo;
 use crate::wire::{Envelope, FrameError};
 use crate::ws::CloseCode;
@@ -161,6 +162,11 @@ pub struct ChannelMeta {
     /// Appends the messages the consumer sends on its own (`sends = […]` and
     /// the `#[post_authentication]` hook's return type).
     pub sends: fn(&mut Vec<MessageMeta>),
+    /// The topics mounted on this channel (`topics = […]`).
+    pub topics: &'static [&'static TopicMeta],
+    /// The topic a [`Standalone`](crate::topic::Standalone) route serves:
+    /// frames without a `topic` belong to it.
+    pub default_topic: Option<&'static TopicMeta>,
 }
 
 impl fmt::Debug for ChannelMeta {
@@ -172,6 +178,7 @@ impl fmt::Debug for ChannelMeta {
             .field("tags", &self.tags)
             .field("groups", &self.groups)
             .field("handlers", &self.handlers)
+            .field("topics", &self.topics)
             .finish_non_exhaustive()
     }
 }
@@ -196,7 +203,23 @@ impl ChannelMeta {
             groups,
             handlers,
             sends,
+            topics: &[],
+            default_topic: None,
         }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_topics(mut self, topics: &'static [&'static TopicMeta]) -> Self {
+        self.topics = topics;
+        self
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_default_topic(mut self, topic: &'static TopicMeta) -> Self {
+        self.default_topic = Some(topic);
+        self
     }
 
     /// The messages the consumer sends on its own, collected.

@@ -29,11 +29,13 @@ pub mod protocol;
 mod router;
 mod server;
 mod settings;
+pub mod topic;
 pub mod wire;
 mod ws;
 
 pub use chanx_macros::{
-    Message, build_groups, channel, event_handler, on_connect, post_authentication, ws_handler,
+    Message, authorize, build_groups, channel, event_handler, on_connect, on_subscribe,
+    on_unsubscribe, post_authentication, topic, ws_handler,
 };
 pub use config::{FanoutLimit, RateLimit, ServerConfig};
 pub use consumer::{BoxError, Consumer, ConsumerConfig, IntoReply, Reject};
@@ -74,12 +76,16 @@ pub mod __private {
             .map_err(Outcome::Invalid)
     }
 
-    /// Turns a handler's return value into an outcome.
-    pub fn reply<R: IntoReply>(value: R, envelope: &Envelope<'_>) -> Outcome {
-        match value.into_reply(envelope.echo()) {
-            Ok(reply) => Outcome::Reply(reply),
-            Err(error) => Outcome::Failed(error),
-        }
+    pub use crate::topic::{IntoAuthorized, Topic, TopicContext, TopicMeta, hook, reply};
+
+    /// Runs an `#[authorize]` hook's verdict.
+    pub fn authorized<R: IntoAuthorized>(value: R) -> bool {
+        value.into_authorized()
+    }
+
+    /// The default topic value.
+    pub fn default_topic<T: Topic + Default>() -> T {
+        T::default()
     }
 
     /// Turns an `#[on_connect]` hook's return value into the consumer.

@@ -192,15 +192,26 @@ impl<M: Message> Serialize for Payload<'_, M> {
 
 impl<M: Message> Serialize for Envelope<'_, M> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let len = 2 + usize::from(self.echo.version) + usize::from(self.echo.reference.is_some());
+        let echo = &self.echo;
+        let len = 2
+            + usize::from(echo.version)
+            + usize::from(echo.topic.is_some())
+            + usize::from(echo.reference.is_some())
+            + usize::from(echo.seq.is_some());
         let mut map = serializer.serialize_map(Some(len))?;
         map.serialize_entry("action", self.message.action())?;
         map.serialize_entry("payload", &Payload(self.message))?;
-        if self.echo.version {
+        if echo.version {
             map.serialize_entry("version", &crate::wire::ENVELOPE_VERSION)?;
         }
-        if let Some(reference) = self.echo.reference {
+        if let Some(topic) = echo.topic {
+            map.serialize_entry("topic", topic)?;
+        }
+        if let Some(reference) = echo.reference {
             map.serialize_entry("ref", reference)?;
+        }
+        if let Some(seq) = echo.seq {
+            map.serialize_entry("seq", &seq)?;
         }
         map.end()
     }

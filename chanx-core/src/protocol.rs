@@ -56,11 +56,14 @@ pub struct ErrorMessage(pub ErrorPayload);
 /// The payload of an [`ErrorMessage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum ErrorPayload {
     /// The frame did not validate: one item per problem.
     Validation(Vec<ErrorItem>),
     /// A permission denied the frame, or the rate limit refused it.
     Denied(DeniedError),
+    /// A topic-addressed frame could not be served (Chanx's topic errors).
+    Topic(TopicError),
     /// The handler failed: `Failed to process message for <action>`.
     Detail(ErrorDetail),
 }
@@ -86,6 +89,34 @@ pub struct DeniedError {
     pub status_code: u16,
     /// Why.
     pub detail: String,
+}
+
+/// Why a frame addressed to a topic was refused: the `payload` of an
+/// `error` frame stamped with the topic and the client's `ref`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TopicError {
+    /// What to branch on.
+    pub reason: TopicErrorReason,
+    /// A readable sentence naming the topic.
+    pub detail: String,
+}
+
+/// The reasons of a [`TopicError`], as Chanx names them (plus chanx's own
+/// subscription limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TopicErrorReason {
+    /// No topic mounted on this channel matches the name.
+    UnknownTopic,
+    /// The topic's `#[authorize]` hook refused the subscription.
+    Unauthorized,
+    /// A frame for a topic this connection has not subscribed to.
+    NotSubscribed,
+    /// The connection already holds
+    /// [`ServerConfig::max_subscriptions`](crate::ServerConfig::max_subscriptions)
+    /// subscriptions.
+    TooManySubscriptions,
 }
 
 /// A failure described in one sentence.
@@ -131,6 +162,43 @@ pub struct GroupComplete;
 )]
 #[message(action = "event_complete")]
 pub struct EventComplete;
+
+/// Asks to subscribe to the topic named by the frame's `topic`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
+#[message(action = "subscribe")]
+pub struct Subscribe;
+
+/// Confirms a subscription, stamped with the topic and the request's `ref`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
+#[message(action = "subscribed")]
+pub struct Subscribed;
+
+/// Asks to unsubscribe from the topic named by the frame's `topic`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
+#[message(action = "unsubscribe")]
+pub struct Unsubscribe;
+
+/// Confirms an unsubscription, stamped with the topic and the request's
+/// `ref`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, Message,
+)]
+#[message(action = "unsubscribed")]
+pub struct Unsubscribed;
+
+/// The frame refusing a topic-addressed frame, stamped by `echo`.
+pub(crate) fn topic_refused(reason: TopicErrorReason, detail: String, echo: Echo<'_>) -> String {
+    encode(
+        &ErrorMessage(ErrorPayload::Topic(TopicError { reason, detail })),
+        echo,
+    )
+}
 
 /// The error frame for a rejected client frame, listing `expected` actions
 /// for an unknown one, with the client's `ref` echoed.

@@ -575,8 +575,9 @@ impl Router {
             .map(|authenticator| &**authenticator)
     }
 
-    /// Checks every route: each consumer's authenticator is registered, and
-    /// each group template names parameters its route has.
+    /// Checks every route: each consumer's authenticator is registered,
+    /// each group template names parameters its route has, and a
+    /// standalone topic route has every parameter of the topic's pattern.
     ///
     /// # Errors
     ///
@@ -586,6 +587,18 @@ impl Router {
         for route in &self.routes.ws {
             problems.extend(route.runner.missing_authenticators(self));
             let channel = route.runner.channel();
+            if let Some(topic) = channel.default_topic {
+                for parameter in topic.parameters {
+                    if !route_params(&route.source).any(|param| param == *parameter) {
+                        problems.push(Problem::UnknownTopicParameter {
+                            topic: topic.type_name,
+                            pattern: topic.pattern,
+                            route: route.source.clone(),
+                            parameter: (*parameter).to_owned(),
+                        });
+                    }
+                }
+            }
             for template in channel.groups {
                 for placeholder in crate::group::placeholders(template) {
                     if !route_params(&route.source).any(|param| param == placeholder) {
@@ -842,6 +855,20 @@ pub enum Problem {
     PlaygroundPathTaken {
         /// The route.
         route: String,
+    },
+    /// A standalone topic route lacks a parameter of the topic's pattern.
+    #[error(
+        "route {route:?} serves topic `{topic}` ({pattern:?}) on its own, but has no {{{parameter}}} parameter"
+    )]
+    UnknownTopicParameter {
+        /// The topic's type name.
+        topic: &'static str,
+        /// The topic's pattern.
+        pattern: &'static str,
+        /// The route.
+        route: String,
+        /// The missing parameter.
+        parameter: String,
     },
     /// A group template names a parameter its route does not have.
     #[error(

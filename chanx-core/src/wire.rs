@@ -89,12 +89,17 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// What a reply echoes of the client frame it answers: `"version":1` when
-/// the frame carried envelope keys (as Chanx 2.13 answers), and its `ref`.
+/// What a frame the server sends carries of the envelope: `"version":1`
+/// when it answers a frame that carried envelope keys (as Chanx 2.13
+/// answers) or belongs to a topic, the `topic`, the client's `ref`, and the
+/// `seq` of a topic event. Written after `action` and `payload`, in
+/// Chanx's order: `version`, `topic`, `ref`, `seq`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Echo<'a> {
     pub(crate) reference: Option<&'a RawValue>,
     pub(crate) version: bool,
+    pub(crate) topic: Option<&'a str>,
+    pub(crate) seq: Option<i64>,
 }
 
 impl<'a> Echo<'a> {
@@ -102,6 +107,8 @@ impl<'a> Echo<'a> {
     pub const NONE: Echo<'static> = Echo {
         reference: None,
         version: false,
+        topic: None,
+        seq: None,
     };
 
     /// Echoes `reference` only.
@@ -109,21 +116,41 @@ impl<'a> Echo<'a> {
     pub fn reference(reference: Option<&'a RawValue>) -> Self {
         Self {
             reference,
-            version: false,
+            ..Echo::NONE
+        }
+    }
+
+    /// A frame of `topic`: `"version":1` and the topic, plus `reference`
+    /// when it answers a client frame and `seq` when it relays a topic
+    /// event that carried one.
+    #[must_use]
+    pub fn topic(topic: &'a str, reference: Option<&'a RawValue>, seq: Option<i64>) -> Self {
+        Self {
+            reference,
+            version: true,
+            topic: Some(topic),
+            seq,
         }
     }
 }
 
 impl Envelope<'_> {
-    /// What a reply to this frame echoes.
+    /// What a reply to this frame echoes (its topic included).
     #[must_use]
     pub fn echo(&self) -> Echo<'_> {
         Echo {
             reference: self.reference,
             version: self.enveloped,
+            topic: self.topic.as_deref(),
+            seq: None,
         }
     }
 }
+
+/// The longest `topic` a client frame may carry, in bytes. A longer one is
+/// refused with pydantic's `string_too_long` at `loc: ["topic"]`, before
+/// any handler or topic pattern sees it.
+pub const MAX_TOPIC_LEN: usize = 256;
 
 /// The envelope version chanx speaks (Chanx's `ENVELOPE_VERSION`).
 pub const ENVELOPE_VERSION: i64 = 1;
@@ -173,17 +200,28 @@ fn envelope_topic(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, FrameE
     if raw.get() == "null" {
         return Ok(None);
     }
-    if let Some(plain) = plain_string(raw.get()) {
-        return Ok(Some(Cow::Borrowed(plain)));
-    }
-    match serde_json::from_str::<String>(raw.get()) {
-        Ok(topic) => Ok(Some(Cow::Owned(topic))),
-        Err(_) => Err(FrameError::InvalidEnvelope {
+    let topic = if let Some(plain) = plain_string(raw.get()) {
+        Cow::Borrowed(plain)
+    } else {
+        match serde_json::from_str::<String>(raw.get()) {
+            Ok(topic) => Cow::Owned(topic),
+            Err(_) => {
+                return Err(FrameError::InvalidEnvelope {
+                    loc: vec![LocSegment::Key("topic".to_owned())],
+                    kind: "string_type",
+                    msg: "Input should be a valid string".to_owned(),
+                });
+            }
+        }
+    };
+    if topic.chars().count() > MAX_TOPIC_LEN {
+        return Err(FrameError::InvalidEnvelope {
             loc: vec![LocSegment::Key("topic".to_owned())],
-            kind: "string_type",
-            msg: "Input should be a valid string".to_owned(),
-        }),
+            kind: "string_too_long",
+            msg: format!("String should have at most {MAX_TOPIC_LEN} characters"),
+        });
     }
+    Ok(Some(topic))
 }
 
 /// The contents of a JSON string literal that has no escapes. `raw` is

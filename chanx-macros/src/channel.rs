@@ -23,6 +23,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "authenticators",
     "permissions",
     "sends",
+    "topics",
     "crate",
 ];
 const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output", "permission"];
@@ -32,7 +33,35 @@ const MARKERS: &[&str] = &[
     "on_connect",
     "build_groups",
     "post_authentication",
+    "authorize",
+    "on_subscribe",
+    "on_unsubscribe",
 ];
+
+/// Which block the markers are collected from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    Channel,
+    Topic,
+}
+
+impl Block {
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::Channel => "#[channel]",
+            Self::Topic => "#[topic]",
+        }
+    }
+
+    /// Whether `marker` belongs in this block.
+    fn allows(self, marker: &str) -> bool {
+        match marker {
+            "ws_handler" | "event_handler" => true,
+            "on_connect" | "build_groups" | "post_authentication" => self == Self::Channel,
+            _ => self == Self::Topic,
+        }
+    }
+}
 
 #[derive(Default)]
 struct ChannelArgs {
@@ -48,6 +77,7 @@ struct ChannelArgs {
     authenticators: Vec<Type>,
     permissions: Option<Vec<Type>>,
     sends: Vec<Type>,
+    topics: Vec<Type>,
     krate: Option<syn::Path>,
 }
 
@@ -64,10 +94,13 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut authenticators = Once::default();
     let mut permissions = Once::default();
     let mut sends = Once::default();
+    let mut topics = Once::default();
     let mut krate = Once::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
             krate.set(&meta, attr::parse_crate(&meta)?)
+        } else if meta.path.is_ident("topics") {
+            topics.set(&meta, parse_type_list(&meta)?)
         } else if meta.path.is_ident("name") {
             name.set(&meta, attr::parse_str(&meta)?)
         } else if meta.path.is_ident("description") {
@@ -134,11 +167,12 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
         authenticators,
         permissions: permissions.value,
         sends: sends.value.unwrap_or_default(),
+        topics: topics.value.unwrap_or_default(),
     }
 }
 
 /// `T` or `[T, U, …]`.
-fn parse_type_list(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<Type>> {
+pub(crate) fn parse_type_list(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<Type>> {
     let input = meta.value()?;
     if input.peek(syn::token::Bracket) {
         let content;
@@ -286,18 +320,21 @@ struct Handler {
 }
 
 /// A lifecycle hook, checked.
-struct Hook {
-    method: syn::Ident,
-    takes_ctx: bool,
-    output: Type,
+pub(crate) struct Hook {
+    pub(crate) method: syn::Ident,
+    pub(crate) takes_ctx: bool,
+    pub(crate) output: Type,
 }
 
 #[derive(Default)]
-struct Model {
+pub(crate) struct Model {
     handlers: Vec<Handler>,
     on_connect: Option<Hook>,
     build_groups: Option<Hook>,
     post_authentication: Option<Hook>,
+    pub(crate) authorize: Option<Hook>,
+    pub(crate) on_subscribe: Option<Hook>,
+    pub(crate) on_unsubscribe: Option<Hook>,
 }
 
 /// Expands `#[channel]`; generated code names the runtime `default_crate`
@@ -333,7 +370,7 @@ pub(crate) fn expand(
             "#[channel] consumers cannot be generic",
         );
     }
-    let model = collect(&mut item_impl, &mut errors);
+    let model = collect(&mut item_impl, Block::Channel, &mut errors);
     let rendered = if errors.is_empty() {
         let krate = args
             .krate
@@ -353,7 +390,7 @@ pub(crate) fn expand(
     }
 }
 
-fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
+pub(crate) fn collect(item_impl: &mut ItemImpl, block: Block, errors: &mut Errors) -> Model {
     let mut model = Model::default();
     for item in &mut item_impl.items {
         let ImplItem::Fn(function) = item else {
@@ -377,7 +414,7 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
             errors.spanned(
                 &function.attrs[markers[1].0],
                 format!(
-                    "a method can carry only one of #[ws_handler], #[event_handler], #[on_connect], #[build_groups], #[post_authentication]; `{}` already has #[{}]",
+                    "a method carries one marker (#[ws_handler], #[event_handler] or a hook); `{}` already has #[{}]",
                     function.sig.ident, markers[0].1
                 ),
             );
@@ -389,6 +426,21 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
                 .iter()
                 .any(|marker| attr::is_marker(attribute, marker))
         });
+        if !block.allows(marker) {
+            let home = if block == Block::Channel {
+                "#[topic]"
+            } else {
+                "#[channel]"
+            };
+            errors.spanned(
+                &attribute,
+                format!(
+                    "#[{marker}] is a {home} hook; it does not belong in a {} impl block",
+                    block.attribute()
+                ),
+            );
+            continue;
+        }
         match marker {
             "ws_handler" | "event_handler" => {
                 let kind = if marker == "ws_handler" {
@@ -427,6 +479,23 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
                     set_hook(&mut model.build_groups, hook, "build_groups", errors);
                 }
             }
+            "authorize" => {
+                reject_args(&attribute, errors);
+                if let Some(hook) = check_authorize(function, errors) {
+                    set_hook(&mut model.authorize, hook, "authorize", errors);
+                }
+            }
+            "on_subscribe" | "on_unsubscribe" => {
+                reject_args(&attribute, errors);
+                if let Some(hook) = check_method_hook(function, marker, errors) {
+                    let slot = if marker == "on_subscribe" {
+                        &mut model.on_subscribe
+                    } else {
+                        &mut model.on_unsubscribe
+                    };
+                    set_hook(slot, hook, marker, errors);
+                }
+            }
             _ => {
                 reject_args(&attribute, errors);
                 if let Some(hook) = check_method_hook(function, "post_authentication", errors) {
@@ -443,12 +512,49 @@ fn collect(item_impl: &mut ItemImpl, errors: &mut Errors) -> Model {
     model
 }
 
+/// `#[authorize] async fn may(ctx: &TopicContext) -> bool`: no `self` (it
+/// runs before the subscription's value exists).
+fn check_authorize(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
+    let is_async = require_async(function, "authorize", errors);
+    if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first() {
+        errors.spanned(
+            receiver,
+            "an #[authorize] hook runs before the subscription exists, so it takes no `self`: `async fn authorize(ctx: &TopicContext) -> bool`",
+        );
+        return None;
+    }
+    let takes_ctx = match typed_args(function).len() {
+        0 => false,
+        1 => true,
+        _ => {
+            errors.spanned(
+                &function.sig.inputs,
+                "an #[authorize] hook takes `()` or `(ctx: &TopicContext)`",
+            );
+            return None;
+        }
+    };
+    if matches!(function.sig.output, ReturnType::Default) {
+        errors.spanned(
+            &function.sig.ident,
+            "an #[authorize] hook returns whether the subscription is allowed: `-> bool`",
+        );
+        return None;
+    }
+    let output = returned_type(function, errors)?;
+    is_async.then(|| Hook {
+        method: function.sig.ident.clone(),
+        takes_ctx,
+        output,
+    })
+}
+
 fn set_hook(slot: &mut Option<Hook>, hook: Hook, name: &str, errors: &mut Errors) {
     if let Some(first) = slot {
         errors.spanned(
             &hook.method,
             format!(
-                "only one #[{name}] hook per channel; `{}` is already one",
+                "only one #[{name}] hook per impl block; `{}` is already one",
                 first.method
             ),
         );
@@ -463,7 +569,7 @@ fn reject_args(attribute: &syn::Attribute, errors: &mut Errors) {
     }
 }
 
-fn type_key(ty: &Type) -> String {
+pub(crate) fn type_key(ty: &Type) -> String {
     ty.to_token_stream().to_string()
 }
 
@@ -667,7 +773,19 @@ fn check_method_hook(function: &ImplItemFn, what: &str, errors: &mut Errors) -> 
     })
 }
 
-fn lit_list(items: &[LitStr]) -> TokenStream {
+/// The last segment of a type's path: `DiscussionTopic`.
+pub(crate) fn type_name(self_ty: &Type) -> String {
+    match self_ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map_or_else(|| type_key(self_ty), |segment| segment.ident.to_string()),
+        other => type_key(other),
+    }
+}
+
+pub(crate) fn lit_list(items: &[LitStr]) -> TokenStream {
     quote!(&[#(#items),*])
 }
 
@@ -678,14 +796,7 @@ fn render(
     krate: &TokenStream,
 ) -> TokenStream {
     let self_ty = &item_impl.self_ty;
-    let type_name = match &**self_ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .map_or_else(|| type_key(self_ty), |segment| segment.ident.to_string()),
-        other => type_key(other),
-    };
+    let type_name = type_name(self_ty);
     // As Chanx: the type name without `Consumer`, in snake_case.
     let name = args.name.as_ref().map_or_else(
         || decamelize(type_name.strip_suffix("Consumer").unwrap_or(&type_name)),
@@ -731,6 +842,133 @@ fn render(
         quote!(<#output as #krate::__private::IntoReply>::describe(out);)
     });
 
+    let Shared {
+        metas,
+        dispatch,
+        dispatch_event,
+        unique,
+    } = shared(model, self_ty, krate, &quote!(#krate::Context));
+    let connect = match &model.on_connect {
+        Some(hook) => {
+            let method = &hook.method;
+            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+            quote!(#krate::__private::connected::<Self, _>(Self::#method(#ctx_arg).await))
+        }
+        None => {
+            let krate = attr::respan(krate, self_ty.span());
+            quote_spanned! {self_ty.span()=>
+                #krate::__private::default_consumer::<Self>()
+            }
+        }
+    };
+    let build_groups = match &model.build_groups {
+        Some(hook) => {
+            let method = &hook.method;
+            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+            let output = &hook.output;
+            let krate_here = attr::respan(krate, output.span());
+            quote_spanned! {output.span()=>
+                #krate_here::__private::GroupsOutcome::new(Self::#method(self, #ctx_arg).await)
+            }
+        }
+        None => {
+            quote!(#krate::__private::GroupsOutcome::new(::std::vec::Vec::<::std::string::String>::new()))
+        }
+    };
+    let post_authentication = match &model.post_authentication {
+        Some(hook) => {
+            let method = &hook.method;
+            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+            quote!(#krate::__private::HookOutcome::new(Self::#method(self, #ctx_arg).await))
+        }
+        None => quote!(#krate::__private::HookOutcome::new(())),
+    };
+
+    let topics = &args.topics;
+    quote! {
+        #unique
+
+        #[automatically_derived]
+        impl #krate::Consumer for #self_ty {
+            const CHANNEL: &'static #krate::__private::ChannelMeta =
+                &#krate::__private::ChannelMeta::new(
+                    #name,
+                    #type_name,
+                    #description,
+                    #tags,
+                    #groups,
+                    &[#(#metas),*],
+                    |out| {
+                        let _ = &out;
+                        #hook_output
+                        #(<#sends as #krate::Message>::describe(out);)*
+                    },
+                )
+                .with_topics(&[#(<#topics as #krate::__private::Topic>::TOPIC),*]);
+
+            const CONFIG: #krate::ConsumerConfig = #krate::ConsumerConfig::new()
+                .send_completion(#send_completion)
+                .send_authentication_message(#send_authentication_message)
+                .camelize(#camelize)
+                .log_websocket_message(#log_websocket_message)
+                .log_ignored_actions(#log_ignored_actions)
+                .authenticates(#authenticates);
+
+            type Authenticators = (#(#authenticator_types,)*);
+
+            async fn check_permissions(
+                ctx: &#krate::Context,
+            ) -> ::core::result::Result<(), #krate::__private::Denied> {
+                let _ = ctx;
+                #(#krate::__private::check_permission::<#channel_permissions>(ctx).await?;)*
+                ::core::result::Result::Ok(())
+            }
+
+            async fn connect(
+                ctx: &#krate::Context,
+            ) -> ::core::result::Result<Self, #krate::Reject> {
+                let _ = ctx;
+                #connect
+            }
+
+            async fn build_groups(
+                &self,
+                ctx: &#krate::Context,
+            ) -> #krate::__private::GroupsOutcome {
+                let _ = ctx;
+                #build_groups
+            }
+
+            async fn post_authentication(
+                &mut self,
+                ctx: &#krate::Context,
+            ) -> #krate::__private::HookOutcome {
+                let _ = ctx;
+                #post_authentication
+            }
+
+            #dispatch
+            #dispatch_event
+        }
+    }
+}
+
+/// What `#[channel]` and `#[topic]` generate alike: handler metadata, the
+/// two dispatch functions (their context of type `ctx_ty`) and the checks
+/// that no action is taken twice.
+pub(crate) struct Shared {
+    pub(crate) metas: Vec<TokenStream>,
+    pub(crate) dispatch: TokenStream,
+    pub(crate) dispatch_event: TokenStream,
+    pub(crate) unique: TokenStream,
+}
+
+pub(crate) fn shared(
+    model: &Model,
+    self_ty: &Type,
+    krate: &TokenStream,
+    ctx_ty: &TokenStream,
+) -> Shared {
     let metas = model.handlers.iter().map(|handler| {
         let method = handler.method.to_string();
         let input = &handler.input;
@@ -781,7 +1019,7 @@ fn render(
         // reported there.
         let krate_here = attr::respan(krate, handler.output.span());
         let reply = quote_spanned! {handler.output.span()=>
-            #krate_here::__private::reply(Self::#method(self, #ctx_arg message).await, envelope)
+            #krate_here::__private::reply(Self::#method(self, #ctx_arg message).await, ctx, envelope)
         };
         let permissions = &handler.args.permissions;
         quote! {
@@ -809,7 +1047,7 @@ fn render(
         quote! {
             fn #name<'a>(
                 &'a mut self,
-                ctx: &'a #krate::Context,
+                ctx: &'a #ctx_ty,
                 envelope: &'a #krate::__private::Envelope<'a>,
             ) -> impl ::core::future::Future<Output = #krate::__private::Outcome> + ::core::marker::Send + 'a {
                 async move {
@@ -823,42 +1061,6 @@ fn render(
     };
     let dispatch = dispatch_fn("dispatch", arms(Kind::Ws));
     let dispatch_event = dispatch_fn("dispatch_event", arms(Kind::Event));
-
-    let connect = match &model.on_connect {
-        Some(hook) => {
-            let method = &hook.method;
-            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
-            quote!(#krate::__private::connected::<Self, _>(Self::#method(#ctx_arg).await))
-        }
-        None => {
-            let krate = attr::respan(krate, self_ty.span());
-            quote_spanned! {self_ty.span()=>
-                #krate::__private::default_consumer::<Self>()
-            }
-        }
-    };
-    let build_groups = match &model.build_groups {
-        Some(hook) => {
-            let method = &hook.method;
-            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
-            let output = &hook.output;
-            let krate_here = attr::respan(krate, output.span());
-            quote_spanned! {output.span()=>
-                #krate_here::__private::GroupsOutcome::new(Self::#method(self, #ctx_arg).await)
-            }
-        }
-        None => {
-            quote!(#krate::__private::GroupsOutcome::new(::std::vec::Vec::<::std::string::String>::new()))
-        }
-    };
-    let post_authentication = match &model.post_authentication {
-        Some(hook) => {
-            let method = &hook.method;
-            let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
-            quote!(#krate::__private::HookOutcome::new(Self::#method(self, #ctx_arg).await))
-        }
-        None => quote!(#krate::__private::HookOutcome::new(())),
-    };
 
     let unique = |kind: Kind| {
         let inputs = model
@@ -875,72 +1077,11 @@ fn render(
     };
     let unique_ws = unique(Kind::Ws);
     let unique_events = unique(Kind::Event);
-
-    quote! {
-        #unique_ws
-        #unique_events
-
-        #[automatically_derived]
-        impl #krate::Consumer for #self_ty {
-            const CHANNEL: &'static #krate::__private::ChannelMeta =
-                &#krate::__private::ChannelMeta::new(
-                    #name,
-                    #type_name,
-                    #description,
-                    #tags,
-                    #groups,
-                    &[#(#metas),*],
-                    |out| {
-                        let _ = &out;
-                        #hook_output
-                        #(<#sends as #krate::Message>::describe(out);)*
-                    },
-                );
-
-            const CONFIG: #krate::ConsumerConfig = #krate::ConsumerConfig::new()
-                .send_completion(#send_completion)
-                .send_authentication_message(#send_authentication_message)
-                .camelize(#camelize)
-                .log_websocket_message(#log_websocket_message)
-                .log_ignored_actions(#log_ignored_actions)
-                .authenticates(#authenticates);
-
-            type Authenticators = (#(#authenticator_types,)*);
-
-            async fn check_permissions(
-                ctx: &#krate::Context,
-            ) -> ::core::result::Result<(), #krate::__private::Denied> {
-                let _ = ctx;
-                #(#krate::__private::check_permission::<#channel_permissions>(ctx).await?;)*
-                ::core::result::Result::Ok(())
-            }
-
-            async fn connect(
-                ctx: &#krate::Context,
-            ) -> ::core::result::Result<Self, #krate::Reject> {
-                let _ = ctx;
-                #connect
-            }
-
-            async fn build_groups(
-                &self,
-                ctx: &#krate::Context,
-            ) -> #krate::__private::GroupsOutcome {
-                let _ = ctx;
-                #build_groups
-            }
-
-            async fn post_authentication(
-                &mut self,
-                ctx: &#krate::Context,
-            ) -> #krate::__private::HookOutcome {
-                let _ = ctx;
-                #post_authentication
-            }
-
-            #dispatch
-            #dispatch_event
-        }
+    Shared {
+        metas: metas.collect(),
+        dispatch,
+        dispatch_event,
+        unique: quote!(#unique_ws #unique_events),
     }
 }
 
@@ -948,7 +1089,7 @@ fn render(
 pub(crate) fn outside_channel(name: &str, item: TokenStream) -> TokenStream {
     let error = syn::Error::new(
         Span::call_site(),
-        format!("#[{name}] only works on a method inside a `#[channel]` impl block"),
+        format!("#[{name}] only works on a method inside a `#[channel]` or `#[topic]` impl block"),
     )
     .to_compile_error();
     quote!(#error #item)
@@ -957,7 +1098,7 @@ pub(crate) fn outside_channel(name: &str, item: TokenStream) -> TokenStream {
 /// `RoomChat` → `room_chat`, as `humps.decamelize` (Chanx's default channel
 /// names): runs of capitals before a capitalised word are one word
 /// (`MyHTTPThing` → `my_http_thing`), and an all-capital name is kept.
-fn decamelize(name: &str) -> String {
+pub(crate) fn decamelize(name: &str) -> String {
     if name.chars().any(char::is_lowercase) || !name.chars().any(char::is_uppercase) {
         let chars: Vec<char> = name.chars().collect();
         let mut out = String::with_capacity(name.len() + 4);

@@ -13,6 +13,7 @@ use quote::quote;
 mod attr;
 mod channel;
 mod message;
+mod topic;
 
 /// Derives `chanx_core::Message`: the wire shape `{"action": …, "payload": …}`.
 ///
@@ -62,6 +63,56 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn chanx_channel(attr: TokenStream, item: TokenStream) -> TokenStream {
     channel::expand(attr.into(), item.into(), &quote!(::chanx)).into()
+}
+
+/// Turns an `impl` block into a topic (Chanx 2.10+ topics): a pattern such
+/// as `discussion:{pk}` with its own `#[ws_handler]`s and
+/// `#[event_handler]`s, mounted on a channel with
+/// `#[channel(topics = [DiscussionTopic])]` or served on its own route with
+/// `chanx::topic::Standalone<DiscussionTopic>`.
+///
+/// Keys: `pattern = "…"` (required; `{param}` placeholders match one or
+/// more characters other than `:`), `name`, `description`, `tags`,
+/// `sends = […]`, `crate = "…"`. The type implements `Default`: one value
+/// is built per subscription. Handlers take `ctx: &TopicContext` (or
+/// `&Context`). Hooks: `#[authorize] async fn f(ctx: &TopicContext) -> bool`,
+/// `#[on_subscribe]` and `#[on_unsubscribe]` methods, which may return a
+/// message for the client.
+#[proc_macro_attribute]
+pub fn topic(attr: TokenStream, item: TokenStream) -> TokenStream {
+    topic::expand(attr.into(), item.into(), &quote!(::chanx_core)).into()
+}
+
+/// `#[topic]` as `chanx` re-exports it: generated code names `::chanx`.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn chanx_topic(attr: TokenStream, item: TokenStream) -> TokenStream {
+    topic::expand(attr.into(), item.into(), &quote!(::chanx)).into()
+}
+
+/// Marks the associated function of a `#[topic]` impl block that decides
+/// whether a connection may subscribe:
+/// `async fn authorize(ctx: &TopicContext) -> bool` (or `Result<bool, E>`;
+/// an error refuses and is logged). A refusal is the `unauthorized` error
+/// frame.
+#[proc_macro_attribute]
+pub fn authorize(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("authorize", item.into()).into()
+}
+
+/// Marks the method of a `#[topic]` impl block that runs once a
+/// subscription is confirmed; a message it returns is sent stamped with
+/// the topic (state, not a reply: without the request's `ref`).
+#[proc_macro_attribute]
+pub fn on_subscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("on_subscribe", item.into()).into()
+}
+
+/// Marks the method of a `#[topic]` impl block that runs before a
+/// subscription ends, on `unsubscribe` or when the connection ends.
+#[proc_macro_attribute]
+pub fn on_unsubscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("on_unsubscribe", item.into()).into()
 }
 
 /// Marks a method of a `#[channel]` impl block as the handler of its input

@@ -425,6 +425,68 @@ impl Communicator {
         self.send_text(value.to_string()).await
     }
 
+    /// Subscribes to `topic` as a Chanx client does
+    /// (`{"version":1,"topic":…,"ref":…,"action":"subscribe"}`) and returns
+    /// the reply: `subscribed`, or an `error` frame with the reason.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed, or no reply arrives in time.
+    pub async fn subscribe(&mut self, topic: &str, reference: &str) -> Result<Value, ReceiveError> {
+        self.topic_request(topic, reference, "subscribe").await
+    }
+
+    /// Unsubscribes from `topic` and returns the reply (`unsubscribed`).
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed, or no reply arrives in time.
+    pub async fn unsubscribe(
+        &mut self,
+        topic: &str,
+        reference: &str,
+    ) -> Result<Value, ReceiveError> {
+        self.topic_request(topic, reference, "unsubscribe").await
+    }
+
+    /// Sends `message` to `topic` with `reference` as its `ref`, stamped as
+    /// a Chanx topic client stamps it; the reply comes back with the same
+    /// topic and ref.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed.
+    pub async fn send_to_topic<M: Message>(
+        &mut self,
+        topic: &str,
+        reference: &str,
+        message: &M,
+    ) -> Result<(), ReceiveError> {
+        let mut frame: Value = serde_json::from_str(&message.to_json())?;
+        if let Value::Object(object) = &mut frame {
+            object.insert("version".into(), Value::from(1));
+            object.insert("topic".into(), Value::from(topic));
+            object.insert("ref".into(), Value::from(reference));
+        }
+        self.send_json(&frame).await
+    }
+
+    async fn topic_request(
+        &mut self,
+        topic: &str,
+        reference: &str,
+        action: &str,
+    ) -> Result<Value, ReceiveError> {
+        let frame = serde_json::json!({
+            "version": 1,
+            "topic": topic,
+            "ref": reference,
+            "action": action,
+        });
+        self.send_json(&frame).await?;
+        self.receive_json().await
+    }
+
     /// Sends a raw text frame.
     ///
     /// # Errors

@@ -139,7 +139,12 @@ pub use chanx_core::*;
 pub use chanx_macros::ChanxMessage as Message;
 /// Makes an `impl` block a consumer: see [the crate documentation](crate#concepts).
 pub use chanx_macros::chanx_channel as channel;
-pub use chanx_macros::{build_groups, event_handler, on_connect, post_authentication, ws_handler};
+/// Makes an `impl` block a topic: see [`topic`](mod@crate::topic).
+pub use chanx_macros::chanx_topic as topic;
+pub use chanx_macros::{
+    authorize, build_groups, event_handler, on_connect, on_subscribe, on_unsubscribe,
+    post_authentication, ws_handler,
+};
 
 /// The typed async client, on the same message types (feature `client`):
 /// see [`chanx_client`].

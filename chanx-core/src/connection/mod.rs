@@ -34,10 +34,11 @@ use crate::config::ServerConfig;
 use crate::consumer::{Consumer, GroupsOutcome, Outcome};
 use crate::context::{ConnectionId, Context, RequestInfo};
 use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
-use crate::wire::Echo;
-
+use crate::message::encode;
 use crate::protocol;
 use crate::settings::{Effective, Settings};
+use crate::topic::{Routed, Subscriptions};
+use crate::wire::Echo;
 use crate::wire::{Envelope, FrameError};
 use crate::ws::CloseCode;
 use crate::ws::outbox::{Outbound, Outbox};
@@ -224,8 +225,9 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
     reader.prepend(&initial);
     drop(initial);
 
+    let mut hosted: Option<Hosted<C>> = None;
     let end = tokio::select! {
-        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params, &effective) => end,
+        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params, &effective, &mut hosted) => end,
         // The writer is gone (dead peer, write timeout): stop reading too,
         // even in the middle of a handler.
         () = writer_failed.cancelled() => EndReason::Transport,
@@ -236,6 +238,16 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
         } => EndReason::Shutdown,
     };
     tracing::debug!(?end, "connection loop ended");
+    if let Some(hosted) = &mut hosted {
+        // Each subscription's `#[on_unsubscribe]` hook, bounded as a
+        // handler in progress at shutdown is.
+        let ended =
+            tokio::time::timeout(config.shutdown_timeout, hosted.topics.end_all(&ctx)).await;
+        if ended.is_err() {
+            tracing::warn!("#[on_unsubscribe] hooks did not finish in time");
+        }
+    }
+    drop(hosted);
     params.layer.inner().unregister(ctx.channel_name()).await;
     drop(inbox);
     let Some(mut writer) = guard.disarm() else {
@@ -428,18 +440,64 @@ fn rate_limited() -> EndReason {
     EndReason::RateLimited
 }
 
+/// A connection's consumer and its topic subscriptions.
+struct Hosted<C> {
+    consumer: C,
+    topics: Subscriptions,
+    /// The topic of a standalone route, for frames without one.
+    default_topic: Option<Box<str>>,
+    max_subscriptions: usize,
+}
+
 async fn drive<C: Consumer>(
     ctx: &Context,
     reader: &mut Reader,
     inbox: &mut Inbox,
     params: &ConnectionParams,
     effective: &Effective,
+    hosted: &mut Option<Hosted<C>>,
 ) -> EndReason {
-    let mut consumer = match establish::<C>(ctx, params, effective).await {
+    let consumer = match establish::<C>(ctx, params, effective).await {
         Ok(consumer) => consumer,
         Err(end) => return end,
     };
     let config = &params.config;
+    let consumer = hosted.insert(Hosted {
+        consumer,
+        topics: Subscriptions::default(),
+        default_topic: None,
+        max_subscriptions: config.max_subscriptions,
+    });
+    if let Some(meta) = C::CHANNEL.default_topic {
+        let topic = match crate::topic::fill_pattern(meta.pattern, |name| ctx.param(name)) {
+            Ok(topic) => topic,
+            Err(missing) => {
+                tracing::error!(
+                    pattern = meta.pattern,
+                    missing,
+                    "the route has no parameter for the topic's pattern"
+                );
+                ctx.close(CloseCode::INTERNAL_ERROR, "route lacks a topic parameter");
+                return EndReason::ServerClosed;
+            }
+        };
+        let echo = Echo::topic(&topic, None, None);
+        let subscribed = consumer
+            .topics
+            .subscribe(
+                ctx,
+                C::CHANNEL.topics,
+                config.max_subscriptions,
+                &topic,
+                echo,
+            )
+            .await;
+        if !subscribed {
+            ctx.close(CloseCode::POLICY, "subscription refused");
+            return EndReason::ServerClosed;
+        }
+        consumer.default_topic = Some(topic.into());
+    }
     ctx.retain_headers(&config.retain_headers);
 
     let now = Instant::now();
@@ -464,7 +522,7 @@ async fn drive<C: Consumer>(
             return EndReason::ServerClosed;
         }
         if shutdown.is_cancelled() {
-            return finish_inbox(&mut consumer, ctx, inbox).await;
+            return finish_inbox(consumer, ctx, inbox).await;
         }
         let frame = match state.pending.take() {
             Some(frame) => frame,
@@ -485,14 +543,14 @@ async fn drive<C: Consumer>(
                     () = &mut overflow_signal => return EndReason::TooSlow,
                     message = inbox.next_message() => {
                         let Some(message) = message else { return EndReason::ServerClosed };
-                        let work = handle_layer_message(&mut consumer, ctx, message);
+                        let work = handle_layer_message(consumer, ctx, message);
                         if let Some(end) = while_reading(work, ctx, reader, &mut state, &mut timer).await {
                             return end;
                         }
                         throttle(ctx, &mut state);
                         continue;
                     }
-                    () = &mut shutdown_signal => return finish_inbox(&mut consumer, ctx, inbox).await,
+                    () = &mut shutdown_signal => return finish_inbox(consumer, ctx, inbox).await,
                     () = &mut close_signal => return EndReason::ServerClosed,
                     () = &mut timer => {
                         if let Some(end) = state.heartbeat.fire(&mut timer, ctx, throttled.is_some()) {
@@ -528,7 +586,7 @@ async fn drive<C: Consumer>(
         }
         let end = match frame {
             Incoming::Text(text) => {
-                let work = handle_text(&mut consumer, ctx, &text);
+                let work = handle_text(consumer, ctx, &text);
                 while_reading(work, ctx, reader, &mut state, &mut timer).await
             }
             Incoming::Binary(_) => {
@@ -546,7 +604,7 @@ async fn drive<C: Consumer>(
         throttle(ctx, &mut state);
         // Events that arrived meanwhile, so a client that keeps sending
         // cannot starve them.
-        if let Some(end) = drain_inbox(&mut consumer, ctx, inbox).await {
+        if let Some(end) = drain_inbox(consumer, ctx, inbox).await {
             return end;
         }
     }
@@ -619,7 +677,7 @@ const INBOX_BURST: usize = 32;
 /// Handles the layer messages that have already arrived (up to
 /// [`INBOX_BURST`]).
 async fn drain_inbox<C: Consumer>(
-    consumer: &mut C,
+    consumer: &mut Hosted<C>,
     ctx: &Context,
     inbox: &mut Inbox,
 ) -> Option<EndReason> {
@@ -636,7 +694,7 @@ async fn drain_inbox<C: Consumer>(
 /// At shutdown: every event already delivered is handled (and its reply
 /// queued) before the 1001 close. The shutdown timeout bounds this.
 async fn finish_inbox<C: Consumer>(
-    consumer: &mut C,
+    consumer: &mut Hosted<C>,
     ctx: &Context,
     inbox: &mut Inbox,
 ) -> EndReason {
@@ -770,73 +828,127 @@ async fn establish<C: Consumer>(
     Ok(consumer)
 }
 
-async fn handle_text<C: Consumer>(consumer: &mut C, ctx: &Context, text: &str) {
+async fn handle_text<C: Consumer>(hosted: &mut Hosted<C>, ctx: &Context, text: &str) {
     let text = ctx.incoming(text);
-    match Envelope::parse(&text) {
+    let envelope = match Envelope::parse(&text) {
+        Ok(envelope) => envelope,
         Err(error) => {
             ctx.log_received("", text.len());
             // Not followed by `complete`, as in Chanx: the frame never
             // reached a handler's validation.
             tracing::debug!(kind = error.kind(), "rejected frame");
-            send(ctx, rejection::<C>(&error, Echo::NONE)).await;
+            send(
+                ctx,
+                rejection(&error, C::CHANNEL.client_actions(), Echo::NONE),
+            )
+            .await;
             return;
         }
-        Ok(envelope) => {
-            ctx.log_received(&envelope.action, text.len());
-            tracing::trace!(action = &*envelope.action, "frame");
-            match guarded(consumer.dispatch(ctx, &envelope)).await {
-                Outcome::Reply(Some(reply)) => send(ctx, reply).await,
-                Outcome::Reply(None) => {}
-                Outcome::Failed(error) => {
-                    tracing::error!(action = &*envelope.action, %error, "handler failed");
-                    send(
-                        ctx,
-                        protocol::handler_failed(&envelope.action, envelope.echo()),
-                    )
-                    .await;
-                }
-                Outcome::Invalid(error) => {
-                    tracing::debug!(
-                        action = &*envelope.action,
-                        kind = error.kind(),
-                        "invalid payload"
-                    );
-                    send(ctx, rejection::<C>(&error, envelope.echo())).await;
-                }
-                Outcome::Denied(denied) => {
-                    tracing::debug!(
-                        action = &*envelope.action,
-                        status = denied.status(),
-                        "permission denied"
-                    );
-                    let frame = protocol::denied(denied.status(), denied.detail(), envelope.echo());
-                    send(ctx, frame).await;
-                }
-                Outcome::Unknown => {
-                    let error = FrameError::UnknownAction {
-                        tag: envelope.action.to_string(),
-                    };
-                    send(ctx, rejection::<C>(&error, envelope.echo())).await;
-                }
-            }
+    };
+    ctx.log_received(&envelope.action, text.len());
+    tracing::trace!(action = &*envelope.action, "frame");
+    let topic = envelope
+        .topic
+        .as_deref()
+        .or(hosted.default_topic.as_deref());
+    let Some(topic) = topic else {
+        let outcome = guarded(hosted.consumer.dispatch(ctx, &envelope)).await;
+        respond(
+            ctx,
+            outcome,
+            &envelope,
+            envelope.echo(),
+            C::CHANNEL.client_actions(),
+        )
+        .await;
+        if ctx.completion() {
+            send_static(ctx, protocol::complete()).await;
+        }
+        return;
+    };
+    let routed = hosted
+        .topics
+        .route(
+            ctx,
+            C::CHANNEL.topics,
+            hosted.max_subscriptions,
+            topic,
+            &envelope,
+        )
+        .await;
+    if let Routed::Dispatched(outcome, meta) = routed {
+        let echo = Echo::topic(topic, envelope.reference, None);
+        respond(ctx, outcome, &envelope, echo, meta.client_actions()).await;
+        if ctx.completion() {
+            send(ctx, encode(&protocol::Complete, echo)).await;
         }
     }
-    if ctx.completion() {
-        send_static(ctx, protocol::complete()).await;
+}
+
+/// Answers a dispatched client frame: its reply, or the error frame for
+/// what went wrong, stamped with `echo`.
+async fn respond<'e>(
+    ctx: &Context,
+    outcome: Outcome,
+    envelope: &Envelope<'_>,
+    echo: Echo<'_>,
+    actions: impl Iterator<Item = &'e str>,
+) {
+    match outcome {
+        Outcome::Reply(Some(reply)) => send(ctx, reply).await,
+        Outcome::Reply(None) => {}
+        Outcome::Failed(error) => {
+            tracing::error!(action = &*envelope.action, %error, "handler failed");
+            send(ctx, protocol::handler_failed(&envelope.action, echo)).await;
+        }
+        Outcome::Invalid(error) => {
+            tracing::debug!(
+                action = &*envelope.action,
+                kind = error.kind(),
+                "invalid payload"
+            );
+            send(ctx, rejection(&error, actions, echo)).await;
+        }
+        Outcome::Denied(denied) => {
+            tracing::debug!(
+                action = &*envelope.action,
+                status = denied.status(),
+                "permission denied"
+            );
+            send(
+                ctx,
+                protocol::denied(denied.status(), denied.detail(), echo),
+            )
+            .await;
+        }
+        Outcome::Unknown => {
+            let error = FrameError::UnknownAction {
+                tag: envelope.action.to_string(),
+            };
+            send(ctx, rejection(&error, actions, echo)).await;
+        }
     }
 }
 
 /// The error frame for a rejected client frame; an unknown action lists the
-/// actions this consumer takes, however it was found unknown.
-fn rejection<C: Consumer>(error: &FrameError, echo: Echo<'_>) -> String {
+/// `actions` the consumer (or topic) takes, however it was found unknown.
+fn rejection<'e>(
+    error: &FrameError,
+    actions: impl Iterator<Item = &'e str>,
+    echo: Echo<'_>,
+) -> String {
     let expected: Vec<&str> = match error {
-        FrameError::UnknownAction { .. } => C::CHANNEL.client_actions().collect(),
+        FrameError::UnknownAction { .. } => actions.collect(),
         _ => Vec::new(),
     };
     error.to_frame_with_echo(&expected, echo)
 }
 
-async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, message: LayerMessage) {
+async fn handle_layer_message<C: Consumer>(
+    hosted: &mut Hosted<C>,
+    ctx: &Context,
+    message: LayerMessage,
+) {
     match message.kind() {
         MessageKind::Broadcast => {
             let _ = ctx.send_frame(message.frame().clone()).await;
@@ -845,30 +957,48 @@ async fn handle_layer_message<C: Consumer>(consumer: &mut C, ctx: &Context, mess
             }
         }
         MessageKind::Event => {
-            match Envelope::parse(message.text()) {
-                Err(error) => tracing::warn!(%error, "dropping a malformed event"),
-                Ok(envelope) => match guarded(consumer.dispatch_event(ctx, &envelope)).await {
-                    Outcome::Reply(Some(reply)) => send(ctx, reply).await,
-                    Outcome::Reply(None) => {}
-                    Outcome::Failed(error) => {
-                        tracing::error!(event = &*envelope.action, %error, "event handler failed");
-                    }
-                    Outcome::Invalid(error) => {
-                        tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
-                    }
-                    Outcome::Denied(denied) => {
-                        tracing::debug!(event = &*envelope.action, %denied, "event denied");
-                    }
-                    Outcome::Unknown => {
-                        tracing::debug!(
-                            event = &*envelope.action,
-                            "no event handler for this action"
-                        );
-                    }
+            let envelope = match Envelope::parse(message.text()) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    tracing::warn!(%error, "dropping a malformed event");
+                    return;
+                }
+            };
+            let outcome = match envelope.topic.as_deref() {
+                None => guarded(hosted.consumer.dispatch_event(ctx, &envelope)).await,
+                Some(topic) => match hosted.topics.event(ctx, topic, &envelope).await {
+                    Some(outcome) => outcome,
+                    // Left meanwhile: as in Chanx, nothing to relay.
+                    None => return,
                 },
+            };
+            match outcome {
+                Outcome::Reply(Some(reply)) => send(ctx, reply).await,
+                Outcome::Reply(None) => {}
+                Outcome::Failed(error) => {
+                    tracing::error!(event = &*envelope.action, %error, "event handler failed");
+                }
+                Outcome::Invalid(error) => {
+                    tracing::warn!(event = &*envelope.action, %error, "event payload does not match its handler");
+                }
+                Outcome::Denied(denied) => {
+                    tracing::debug!(event = &*envelope.action, %denied, "event denied");
+                }
+                Outcome::Unknown => {
+                    tracing::debug!(
+                        event = &*envelope.action,
+                        "no event handler for this action"
+                    );
+                }
             }
             if ctx.completion() {
-                send_static(ctx, protocol::event_complete()).await;
+                match envelope.topic.as_deref() {
+                    None => send_static(ctx, protocol::event_complete()).await,
+                    Some(topic) => {
+                        let echo = Echo::topic(topic, None, envelope.seq);
+                        send(ctx, encode(&protocol::EventComplete, echo)).await;
+                    }
+                }
             }
         }
     }

@@ -217,6 +217,14 @@ pub struct InvalidGroupName {
     name: String,
 }
 
+impl InvalidGroupName {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.chars().take(MAX_GROUP_NAME_LEN + 1).collect(),
+        }
+    }
+}
+
 /// The address of one connection, unique across processes:
 /// `<process>.<connection>`.
 #[derive(Clone, PartialEq, Eq, Hash)]
