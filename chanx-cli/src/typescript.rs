@@ -15,7 +15,7 @@ use crate::Error;
 const RUNTIME: &str = include_str!("runtime.ts");
 const SCHEMAS_PREFIX: &str = "#/components/schemas/";
 /// What `runtime.ts` exports.
-const RUNTIME_EXPORTS: [&str; 10] = [
+const RUNTIME_EXPORTS: [&str; 13] = [
     "AuthenticationResult",
     "ChanxClient",
     "CloseInfo",
@@ -26,13 +26,18 @@ const RUNTIME_EXPORTS: [&str; 10] = [
     "RequestTimeout",
     "ServerError",
     "ServerErrorItem",
+    "Topic",
+    "TopicConnection",
+    "topicName",
 ];
-/// Those of them that are values (classes), not only types.
-const RUNTIME_VALUES: [&str; 4] = [
+/// Those of them that are values (classes, functions), not only types.
+const RUNTIME_VALUES: [&str; 6] = [
     "ChanxClient",
     "ConnectionClosed",
     "RequestTimeout",
     "ServerError",
+    "Topic",
+    "topicName",
 ];
 
 /// The generated files, by name.
@@ -107,7 +112,7 @@ pub fn generate(document: &Value) -> Result<Files, Error> {
     );
     for (id, channel) in channels {
         let module = module_name(id);
-        let text = channel_file(document, &header, id, channel)?;
+        let text = channel_file(document, &header, id, channel, channels)?;
         files.insert(format!("{module}.ts"), text);
         let _ = writeln!(index, "export * from \"./{module}.js\";");
     }
@@ -125,19 +130,72 @@ struct ChannelMessages {
     replies: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// A channel's `x-topic` extension (Chanx topics): its name and pattern.
+struct TopicExtension<'a> {
+    name: &'a str,
+    pattern: &'a str,
+    parameters: Vec<&'a str>,
+}
+
+fn topic_extension(channel: &Value) -> Option<TopicExtension<'_>> {
+    let topic = channel.get("x-topic")?;
+    Some(TopicExtension {
+        name: topic.get("name")?.as_str()?,
+        pattern: topic.get("pattern")?.as_str()?,
+        parameters: topic
+            .get("parameters")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default(),
+    })
+}
+
+fn address_of(channel: &Value) -> Option<&str> {
+    channel.get("address").and_then(Value::as_str)
+}
+
+/// Whether a channel without `x-topic` owns `address`: topics at that
+/// address are handles on its connection rather than clients of their own.
+fn has_host(channels: &Map<String, Value>, address: &str) -> bool {
+    channels
+        .values()
+        .any(|other| other.get("x-topic").is_none() && address_of(other) == Some(address))
+}
+
 fn channel_file(
     document: &Value,
     header: &str,
     id: &str,
     channel: &Value,
+    channels: &Map<String, Value>,
 ) -> Result<String, Error> {
-    let address = channel
-        .get("address")
-        .and_then(Value::as_str)
+    let address = address_of(channel)
         .ok_or_else(|| Error::Document(format!("channel {id:?} has no address")))?;
     let messages = channel_messages(document, id, channel)?;
-    let class = format!("{}Client", pascal(id));
     let prefix = pascal(id);
+    // A topic mounted on a host's connection: a handle, not a client.
+    let handle = topic_extension(channel).filter(|_| has_host(channels, address));
+    let class = if handle.is_some() {
+        prefix.clone()
+    } else {
+        format!("{prefix}Client")
+    };
+    // The topics this channel's connection hands out.
+    let topics: Vec<(String, String, TopicExtension<'_>)> = if channel.get("x-topic").is_none() {
+        channels
+            .iter()
+            .filter(|(_, other)| address_of(other) == Some(address))
+            .filter_map(|(other_id, other)| {
+                Some((
+                    pascal(other_id),
+                    module_name(other_id),
+                    topic_extension(other)?,
+                ))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let mut imports: BTreeSet<&str> = BTreeSet::new();
     for (_, name) in messages.sends.values().chain(messages.receives.values()) {
@@ -145,7 +203,26 @@ fn channel_file(
     }
     let mut out = String::from(header);
     out.push('\n');
-    out.push_str("import { ChanxClient, type ConnectOptions } from \"./runtime.js\";\n");
+    match &handle {
+        Some(topic) if topic.parameters.is_empty() => {
+            out.push_str("import { Topic, type TopicConnection } from \"./runtime.js\";\n");
+        }
+        Some(_) => out
+            .push_str("import { Topic, type TopicConnection, topicName } from \"./runtime.js\";\n"),
+        None => {
+            out.push_str("import { ChanxClient, type ConnectOptions } from \"./runtime.js\";\n");
+        }
+    }
+    for (class, module, topic) in &topics {
+        if topic.parameters.is_empty() {
+            let _ = writeln!(out, "import {{ {class} }} from \"./{module}.js\";");
+        } else {
+            let _ = writeln!(
+                out,
+                "import {{ {class}, type {class}Params }} from \"./{module}.js\";"
+            );
+        }
+    }
     if !imports.is_empty() {
         let list: Vec<&str> = imports.into_iter().collect();
         let _ = writeln!(
@@ -210,6 +287,10 @@ fn channel_file(
     }
     out.push_str("}\n\n");
 
+    if let Some(topic) = &handle {
+        topic_handle(&mut out, &prefix, channel, topic);
+        return Ok(out);
+    }
     let parameters = path_parameters(address);
     if !parameters.is_empty() {
         let _ = writeln!(out, "/** The path parameters of `{address}`. */");
@@ -278,8 +359,78 @@ fn channel_file(
         out,
         "    return new {class}(await ChanxClient.open(url, options), options);"
     );
-    out.push_str("  }\n}\n");
+    out.push_str("  }\n");
+    for (class, _, topic) in &topics {
+        let _ = writeln!(
+            out,
+            "\n  /** The topic `{}` on this connection: subscribe to it to receive its frames. */",
+            topic.pattern
+        );
+        let method = camel(topic.name);
+        if topic.parameters.is_empty() {
+            let _ = writeln!(out, "  {method}(): {class} {{");
+            let _ = writeln!(out, "    return new {class}(this);");
+        } else {
+            let _ = writeln!(out, "  {method}(params: {class}Params): {class} {{");
+            let _ = writeln!(out, "    return new {class}(this, params);");
+        }
+        out.push_str("  }\n");
+    }
+    out.push_str("}\n");
     Ok(out)
+}
+
+/// A topic handle: the topic's parameters and a `Topic` subclass bound to
+/// its pattern.
+fn topic_handle(out: &mut String, class: &str, channel: &Value, topic: &TopicExtension<'_>) {
+    if !topic.parameters.is_empty() {
+        let _ = writeln!(
+            out,
+            "/** The parameters of the topic pattern `{}`. */",
+            topic.pattern
+        );
+        let _ = writeln!(out, "export interface {class}Params {{");
+        for name in &topic.parameters {
+            let _ = writeln!(out, "  {}: string;", property_name(name));
+        }
+        out.push_str("}\n\n");
+    }
+    let description = channel.get("description").and_then(Value::as_str);
+    doc_comment(out, "", Some(description.unwrap_or(topic.pattern)));
+    let _ = writeln!(
+        out,
+        "export class {class} extends Topic<{class}Send, {class}Receive, {class}Replies> {{"
+    );
+    let _ = writeln!(out, "  /** The topic pattern. */");
+    let _ = writeln!(
+        out,
+        "  static readonly pattern = {};\n",
+        json_string(topic.pattern)
+    );
+    if topic.parameters.is_empty() {
+        let _ = writeln!(out, "  constructor(connection: TopicConnection) {{");
+        let _ = writeln!(out, "    super(connection, {class}.pattern);");
+    } else {
+        let _ = writeln!(
+            out,
+            "  constructor(connection: TopicConnection, params: {class}Params) {{"
+        );
+        let _ = writeln!(
+            out,
+            "    super(connection, topicName({class}.pattern, {{ ...params }}));"
+        );
+    }
+    out.push_str("  }\n}\n");
+}
+
+/// `discussion_topic` → `discussionTopic`.
+fn camel(name: &str) -> String {
+    let pascal = pascal(name);
+    let mut chars = pascal.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 fn channel_messages(document: &Value, id: &str, channel: &Value) -> Result<ChannelMessages, Error> {

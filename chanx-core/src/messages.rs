@@ -38,4 +38,7 @@ pub struct Ping;
 #[message(action = "pong")]
 pub struct Pong;
 
-pub use crate::protocol::{Authentication, Complete, ErrorMessage, EventComplete, GroupComplete};
+pub use crate::protocol::{
+    Authentication, Complete, ErrorMessage, EventComplete, GroupComplete, Subscribe, Subscribed,
+    Unsubscribe, Unsubscribed,
+};

@@ -602,7 +602,9 @@ async fn a_standalone_route_without_the_patterns_parameter_fails_validation() {
     );
     // Driven without the server's validation, it closes each connection
     // instead of guessing.
-    let mut client = Communicator::connect(&router, "/ws/misrouted").await.unwrap();
+    let mut client = Communicator::connect(&router, "/ws/misrouted")
+        .await
+        .unwrap();
     client
         .assert_closed(chanx_core::CloseCode::INTERNAL_ERROR)
         .await;

@@ -4,6 +4,12 @@ downloaded), against a running chanx example that serves both pages.
 
 Usage:
     python pages.py http://127.0.0.1:PORT [--screenshots DIR]
+    python pages.py http://127.0.0.1:PORT --topics
+
+With `--topics`, against the `topics` example: opens a pane on the hub's
+`discussion:{pk}` topic with pk 5, subscribes and posts a reply from it:
+every frame it sends carries the topic, and the log shows the replies
+stamped with it.
 
 Against the `chat` example: connects alice and bob to `lobby` from one
 playground page, sends `new_chat_message` from alice's pane and sees
@@ -210,11 +216,49 @@ def docs(driver):
     check(driver.current_url.startswith(f"{BASE}/playground#"), "try it opens the playground")
 
 
+def topics(driver):
+    driver.get(f"{BASE}/playground")
+    selector = 'form[data-channel="hub_discussion_topic"]'
+    wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+    channel = driver.find_element(By.CSS_SELECTOR, 'article.channel[data-channel="hub_discussion_topic"]')
+    check("discussion:{pk}" in channel.text, "the topic is listed with its pattern")
+    check(unlabelled_controls(driver) == [], "every control of the channel list has a label")
+    form = driver.find_element(By.CSS_SELECTOR, selector)
+    pk = form.find_element(By.NAME, "topic:pk")
+    pk.send_keys("5")
+    pk.send_keys(Keys.ENTER)
+    wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.pane"))
+    pane = driver.find_elements(By.CSS_SELECTOR, "section.pane")[-1]
+    wait(driver).until(lambda d: pane.get_attribute("data-state") == "open")
+    check(pane.find_element(By.CSS_SELECTOR, "code[data-topic]").text == "discussion:5", "the pane addresses discussion:5")
+
+    select = Select(pane.find_element(By.NAME, "message"))
+    editor = pane.find_element(By.NAME, "frame")
+    select.select_by_visible_text("subscribe")
+    pane.find_element(By.CSS_SELECTOR, 'button[data-act="send"]').click()
+    wait(driver).until(lambda d: frames(pane, "in", "subscribed"))
+    sent = json.loads(frames(pane, "out", "subscribe")[-1].find_element(By.CSS_SELECTOR, "pre").text)
+    check(sent["topic"] == "discussion:5" and sent["version"] == 1, "the subscribe frame carries the topic")
+    subscribed = frames(pane, "in", "subscribed")[-1]
+    check("topic discussion:5" in subscribed.text, "the confirmation is shown with its topic")
+
+    select.select_by_visible_text("reply")
+    set_text(driver, editor, json.dumps({"action": "reply", "payload": "hi"}))
+    pane.find_element(By.CSS_SELECTOR, 'button[data-act="send"]').click()
+    wait(driver).until(lambda d: frames(pane, "in", "reply_created"))
+    created = json.loads(frames(pane, "in", "reply_created")[-1].find_element(By.CSS_SELECTOR, "pre").text)
+    check(created["payload"] == "hi on 5" and created["topic"] == "discussion:5", "the topic's reply arrives in the pane")
+    check(frames(pane, "in", "reply_created")[-1].find_elements(By.CSS_SELECTOR, ".reply-link"), "the reply is linked to its request")
+
+
 def main():
     driver = browser()
     try:
-        playground(driver)
-        docs(driver)
+        if "--topics" in sys.argv:
+            topics(driver)
+        else:
+            playground(driver)
+            docs(driver)
         console = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
         check(console == [], f"no console errors or warnings ({console})")
         hosts = set()

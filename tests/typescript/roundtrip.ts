@@ -9,6 +9,7 @@ import { ChatClient, type ChatIncoming, type ChatMessage, ServerError } from "..
 // Each generated client has its own runtime: the system's errors are its
 // own `ServerError`.
 import { SystemClient, ServerError as SystemServerError } from "../../examples/system/client/index.js";
+import { HubClient, type NewReplyEvent, ServerError as TopicsServerError } from "../../examples/topics/client/index.js";
 
 function check(condition: boolean, what: string): void {
   if (!condition) {
@@ -101,10 +102,51 @@ async function system(base: string): Promise<void> {
   await client.close();
 }
 
-const [chatBase, systemBase] = process.argv.slice(2);
-if (!chatBase || !systemBase) {
-  console.error("usage: node roundtrip.js ws://CHAT ws://SYSTEM");
+// Topics on one socket: typed handles, frames routed by topic.
+async function topics(base: string): Promise<void> {
+  const hub = await HubClient.connect(base);
+  const five = hub.discussionTopic({ pk: "5" });
+  const subscribed = await five.subscribe();
+  check(subscribed.action === "subscribed" && subscribed.topic === "discussion:5", "discussion:5 is subscribed");
+
+  const refused = await hub
+    .discussionTopic({ pk: "403" })
+    .subscribe()
+    .then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+  check(
+    refused instanceof TopicsServerError && (refused.payload as { reason?: string }).reason === "unauthorized",
+    "discussion:403 is refused as unauthorized",
+  );
+
+  const created = await five.request({ action: "reply", payload: "hello" });
+  check(created.action === "reply_created" && created.payload === "hello on 5", "a reply to the topic gets its typed reply_created");
+
+  const pushed = new Promise<NewReplyEvent>((resolve) => five.on("new_reply", resolve));
+  const http = base.replace(/^ws/, "http");
+  const posted = await fetch(`${http}/discussions/5/replies`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify("from node"),
+  });
+  check(posted.status === 202, `POST /discussions/5/replies is accepted (${posted.status})`);
+  const event = await pushed;
+  check(event.payload === "from node", "the pushed new_reply reaches the topic's handle");
+
+  const pong = await hub.request({ action: "ping" });
+  check(pong.action === "pong", "the hub's own ping is answered outside any topic");
+  const left = await five.unsubscribe();
+  check(left.action === "unsubscribed", "discussion:5 is unsubscribed");
+  await hub.close();
+}
+
+const [chatBase, systemBase, topicsBase] = process.argv.slice(2);
+if (!chatBase || !systemBase || !topicsBase) {
+  console.error("usage: node roundtrip.js ws://CHAT ws://SYSTEM ws://TOPICS");
   process.exit(2);
 }
 await chat(chatBase);
 await system(systemBase);
+await topics(topicsBase);

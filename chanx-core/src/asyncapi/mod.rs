@@ -77,6 +77,7 @@ use crate::consumer::{ChannelMeta, HandlerKind};
 use crate::message::{Message, MessageMeta};
 use crate::messages;
 use crate::router::Router;
+use crate::topic::TopicMeta;
 
 const SCHEMAS_PATH: &str = "/components/schemas";
 
@@ -96,6 +97,46 @@ struct ServerSpec {
     host: String,
     protocol: String,
     description: Option<String>,
+}
+
+/// What one document channel describes: a consumer, or a topic (mounted
+/// on a consumer, or standalone).
+struct Source {
+    /// The channel's key and title: the consumer's name, the topic's, or
+    /// `<host>_<topic>` for a topic mounted on a host.
+    name: String,
+    description: Option<&'static str>,
+    tags: &'static [&'static str],
+    handlers: &'static [crate::consumer::HandlerMeta],
+    sent: Vec<MessageMeta>,
+    topic: Option<&'static TopicMeta>,
+}
+
+impl Source {
+    fn channel(meta: &'static ChannelMeta) -> Self {
+        Self {
+            name: meta.name.to_owned(),
+            description: meta.description,
+            tags: meta.tags,
+            handlers: meta.handlers,
+            sent: meta.sent_messages(),
+            topic: None,
+        }
+    }
+
+    fn topic(meta: &'static TopicMeta, host: Option<&str>) -> Self {
+        Self {
+            name: match host {
+                Some(host) => format!("{host}_{}", meta.name),
+                None => meta.name.to_owned(),
+            },
+            description: meta.description,
+            tags: meta.tags,
+            handlers: meta.handlers,
+            sent: meta.sent_messages(),
+            topic: Some(meta),
+        }
+    }
 }
 
 /// One routed consumer, as the document sees it.
@@ -246,10 +287,27 @@ impl Builder {
     fn build(mut self, api: &AsyncApi) -> (Value, Vec<Decoder>) {
         let routes = std::mem::take(&mut self.routes);
         for route in &routes {
-            let id = unique_key(&self.channels, sanitize(route.channel.name));
-            // Reserve the id before the channel is filled in.
-            self.channels.insert(id.clone(), Value::Null);
-            self.add_route(&id, route);
+            let channel = route.channel;
+            let mut sources = Vec::new();
+            if let Some(topic) = channel.default_topic {
+                // A route dedicated to one topic is that topic.
+                sources.push(Source::topic(topic, None));
+            } else {
+                // As Chanx: a host with no handlers of its own is only the
+                // connection its topics share.
+                if channel.topics.is_empty() || !channel.handlers.is_empty() {
+                    sources.push(Source::channel(channel));
+                }
+                for topic in channel.topics {
+                    sources.push(Source::topic(topic, Some(channel.name)));
+                }
+            }
+            for source in &sources {
+                let id = unique_key(&self.channels, sanitize(&source.name));
+                // Reserve the id before the channel is filled in.
+                self.channels.insert(id.clone(), Value::Null);
+                self.add_route(&id, route, source);
+            }
         }
         let mut definitions = self.generator.take_definitions(true);
         let (messages, decoders) = shape_messages(&self.registered, &mut definitions);
@@ -282,8 +340,7 @@ impl Builder {
         (Value::Object(document), decoders)
     }
 
-    fn add_route(&mut self, id: &str, route: &RouteDoc) {
-        let meta = route.channel;
+    fn add_route(&mut self, id: &str, route: &RouteDoc, meta: &Source) {
         let mut channel_messages = Map::new();
         let channel_ref = json!({"$ref": format!("#/channels/{id}")});
         let security = self.security(&route.credentials);
@@ -353,9 +410,50 @@ impl Builder {
                 .insert(operation_id, Value::Object(operation));
         }
 
-        let sent = meta.sent_messages();
+        if meta.topic.is_some() {
+            let mut error = Vec::new();
+            describe::<messages::ErrorMessage>(&mut error);
+            let mut subscribe = Vec::new();
+            describe::<messages::Subscribe>(&mut subscribe);
+            let mut subscribed = Vec::new();
+            describe::<messages::Subscribed>(&mut subscribed);
+            let mut unsubscribe = Vec::new();
+            describe::<messages::Unsubscribe>(&mut unsubscribe);
+            let mut unsubscribed = Vec::new();
+            describe::<messages::Unsubscribed>(&mut unsubscribed);
+            for (suffix, summary, request, answer) in [
+                (
+                    "subscribe",
+                    "Subscribe to the topic",
+                    &subscribe,
+                    &subscribed,
+                ),
+                (
+                    "unsubscribe",
+                    "Unsubscribe from the topic",
+                    &unsubscribe,
+                    &unsubscribed,
+                ),
+            ] {
+                let requests = self.refs(id, route.camelize, &mut channel_messages, request);
+                let mut answers = self.refs(id, route.camelize, &mut channel_messages, answer);
+                answers.extend(self.refs(id, route.camelize, &mut channel_messages, &error));
+                self.operations.insert(
+                    unique_key(&self.operations, format!("{id}_{suffix}")),
+                    json!({
+                        "action": "receive",
+                        "channel": channel_ref.clone(),
+                        "summary": summary,
+                        "messages": requests,
+                        "reply": {"channel": channel_ref.clone(), "messages": answers},
+                    }),
+                );
+            }
+        }
+
+        let sent = &meta.sent;
         if !sent.is_empty() {
-            let refs = self.refs(id, route.camelize, &mut channel_messages, &sent);
+            let refs = self.refs(id, route.camelize, &mut channel_messages, sent);
             self.operations.insert(
                 unique_key(&self.operations, format!("{id}_sends")),
                 json!({
@@ -369,7 +467,7 @@ impl Builder {
 
         let mut protocol = Vec::new();
         describe::<messages::ErrorMessage>(&mut protocol);
-        if route.send_authentication {
+        if route.send_authentication && meta.topic.is_none() {
             describe::<messages::Authentication>(&mut protocol);
         }
         if route.send_completion {
@@ -391,7 +489,7 @@ impl Builder {
         let mut channel = Map::new();
         channel.insert("address".into(), json!(route.path));
         // Code generators name a module after the title: an identifier.
-        channel.insert("title".into(), json!(identifier(meta.name)));
+        channel.insert("title".into(), json!(identifier(&meta.name)));
         if let Some(description) = meta.description {
             channel.insert("description".into(), json!(description));
         }
@@ -412,6 +510,19 @@ impl Builder {
         channel.insert("messages".into(), Value::Object(channel_messages));
         if let Some(bindings) = ws_bindings(&route.credentials) {
             channel.insert("bindings".into(), json!({ "ws": bindings }));
+        }
+        if let Some(topic) = meta.topic {
+            // Topics share their connection's address; the extension is what
+            // tells a client which stream a channel is and how to address it
+            // (Chanx's `x-topic`).
+            channel.insert(
+                "x-topic".into(),
+                json!({
+                    "name": topic.name,
+                    "pattern": topic.pattern,
+                    "parameters": topic.parameters,
+                }),
+            );
         }
         self.channels.insert(id.to_owned(), Value::Object(channel));
     }

@@ -2,11 +2,14 @@
 // The client runtime the channel clients share: the standard WebSocket
 // (browsers, Node >= 22), no dependency.
 
-/** A frame on the wire: `{"action": …, "payload": …, "ref": …}`. */
+/** A frame on the wire: `{"action": …, "payload": …, "ref": …}`, with the topic envelope keys when it belongs to a topic. */
 export interface Frame {
   action: string;
   payload?: unknown;
   ref?: unknown;
+  version?: number;
+  topic?: string;
+  seq?: number;
 }
 
 /** One validation error, as the server reports it (pydantic's names). */
@@ -95,6 +98,7 @@ export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Recei
   private readonly handlers = new Map<string, Set<Handler<never>>>();
   private readonly anyHandlers = new Set<Handler<Receive[keyof Receive]>>();
   private readonly pending = new Map<string, { resolve: (frame: Frame) => void; reject: (error: Error) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly topicHandlers = new Map<string, Set<Handler<Frame>>>();
   private nextRef = 0;
   private authentication: AuthenticationResult | undefined;
   private readonly authWaiters = new Set<() => void>();
@@ -163,6 +167,34 @@ export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Recei
    * echoes it; an `error` frame rejects with a `ServerError`.
    */
   request<M extends Send>(message: M, timeoutMs: number = this.requestTimeoutMs): Promise<ReplyTo<Replies, M["action"]>> {
+    return this.exchange(message, timeoutMs) as Promise<ReplyTo<Replies, M["action"]>>;
+  }
+
+  /** Sends `message` stamped with `topic` (the topic envelope, as Chanx topic clients send it). */
+  sendTopic(topic: string, message: Frame): void {
+    this.socket.send(JSON.stringify({ ...message, version: 1, topic }));
+  }
+
+  /** Sends `message` to `topic` with a fresh `ref` and resolves with the reply; an `error` frame rejects with a `ServerError`. */
+  requestTopic(topic: string, message: Frame, timeoutMs: number = this.requestTimeoutMs): Promise<Frame> {
+    return this.exchange({ ...message, version: 1, topic }, timeoutMs);
+  }
+
+  /** Calls `handler` with every frame of `topic` that is not a reply to a request; while one is registered, the topic's frames skip the channel's own handlers. Returns a function that removes it. */
+  onTopic(topic: string, handler: Handler<Frame>): () => void {
+    let set = this.topicHandlers.get(topic);
+    if (!set) {
+      set = new Set();
+      this.topicHandlers.set(topic, set);
+    }
+    set.add(handler);
+    return () => {
+      set.delete(handler);
+      if (set.size === 0) this.topicHandlers.delete(topic);
+    };
+  }
+
+  private exchange(message: Frame, timeoutMs: number): Promise<Frame> {
     if (this.closeInfo) return Promise.reject(new ConnectionClosed(this.closeInfo));
     this.nextRef += 1;
     const ref = `ts${this.nextRef}`;
@@ -171,7 +203,7 @@ export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Recei
         this.pending.delete(ref);
         reject(new RequestTimeout(message.action, timeoutMs));
       }, timeoutMs);
-      this.pending.set(ref, { resolve: (frame) => resolve(frame as ReplyTo<Replies, M["action"]>), reject, timer });
+      this.pending.set(ref, { resolve, reject, timer });
       this.socket.send(JSON.stringify({ ...message, ref }));
     });
   }
@@ -245,8 +277,89 @@ export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Recei
       else waiter.resolve(frame);
       return;
     }
+    const topicHandlers = typeof frame.topic === "string" ? this.topicHandlers.get(frame.topic) : undefined;
+    if (topicHandlers) {
+      for (const handler of topicHandlers) handler(frame);
+      return;
+    }
     const typed = frame as Receive[keyof Receive];
     for (const handler of this.handlers.get(frame.action) ?? []) (handler as Handler<Receive[keyof Receive]>)(typed);
     for (const handler of this.anyHandlers) handler(typed);
+  }
+}
+
+/** The connection a topic handle addresses its frames through. */
+export interface TopicConnection {
+  sendTopic(topic: string, message: Frame): void;
+  requestTopic(topic: string, message: Frame, timeoutMs?: number): Promise<Frame>;
+  onTopic(topic: string, handler: (frame: Frame) => void): () => void;
+}
+
+/** The `{param}`s of `pattern` filled in from `params`: `discussion:{pk}` with `{ pk: "5" }` is `discussion:5`. */
+export function topicName(pattern: string, params: Record<string, string>): string {
+  return pattern.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`missing topic parameter ${name}`);
+    return value;
+  });
+}
+
+/**
+ * One topic on a shared connection (Chanx topics): its frames carry the
+ * topic, and the server's frames for it reach this handle only.
+ */
+export class Topic<Send extends Frame, Receive extends { [A in keyof Receive]: Frame }, Replies> {
+  private readonly handlers = new Map<string, Set<Handler<never>>>();
+  private readonly anyHandlers = new Set<Handler<Receive[keyof Receive]>>();
+  private readonly unregister: () => void;
+
+  constructor(readonly connection: TopicConnection, readonly topic: string) {
+    this.unregister = connection.onTopic(topic, (frame) => {
+      const typed = frame as Receive[keyof Receive];
+      for (const handler of this.handlers.get(frame.action) ?? []) (handler as Handler<Receive[keyof Receive]>)(typed);
+      for (const handler of this.anyHandlers) handler(typed);
+    });
+  }
+
+  /** Subscribes; resolves with `subscribed`, rejects with a `ServerError` whose payload has the `reason` (`unknown_topic`, `unauthorized`, …). */
+  subscribe(timeoutMs?: number): Promise<Frame> {
+    return this.connection.requestTopic(this.topic, { action: "subscribe" }, timeoutMs);
+  }
+
+  /** Unsubscribes; resolves with `unsubscribed`. */
+  unsubscribe(timeoutMs?: number): Promise<Frame> {
+    return this.connection.requestTopic(this.topic, { action: "unsubscribe" }, timeoutMs);
+  }
+
+  /** Sends a message to the topic. */
+  send(message: Send): void {
+    this.connection.sendTopic(this.topic, message);
+  }
+
+  /** Sends a message to the topic and resolves with the reply that echoes its `ref`. */
+  request<M extends Send>(message: M, timeoutMs?: number): Promise<ReplyTo<Replies, M["action"]>> {
+    return this.connection.requestTopic(this.topic, message, timeoutMs) as Promise<ReplyTo<Replies, M["action"]>>;
+  }
+
+  /** Calls `handler` with every frame of `action` pushed to this topic. Returns a function that removes it. */
+  on<A extends keyof Receive & string>(action: A, handler: Handler<Receive[A]>): () => void {
+    let set = this.handlers.get(action);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(action, set);
+    }
+    set.add(handler as Handler<never>);
+    return () => set.delete(handler as Handler<never>);
+  }
+
+  /** Calls `handler` with every frame pushed to this topic. */
+  onAny(handler: Handler<Receive[keyof Receive]>): () => void {
+    this.anyHandlers.add(handler);
+    return () => this.anyHandlers.delete(handler);
+  }
+
+  /** Stops routing this topic's frames to this handle (it does not unsubscribe). */
+  detach(): void {
+    this.unregister();
   }
 }

@@ -84,7 +84,7 @@ export interface ErrorMessage {
 }
 
 /** The payload of an [`ErrorMessage`]. */
-export type ErrorPayload = (Array<ErrorItem> | DeniedError | ErrorDetail);
+export type ErrorPayload = (Array<ErrorItem> | DeniedError | TopicError | ErrorDetail);
 
 /** Told to a member when it joins. */
 export interface JoinedRoom {
@@ -141,4 +141,21 @@ export interface Pong {
   /** Correlation id; the direct reply to a client frame echoes it */
   ref?: unknown;
 }
+
+/**
+ * Why a frame addressed to a topic was refused: the `payload` of an
+ * `error` frame stamped with the topic and the client's `ref`.
+ */
+export interface TopicError {
+  /** A readable sentence naming the topic. */
+  detail: string;
+  /** What to branch on. */
+  reason: TopicErrorReason;
+}
+
+/**
+ * The reasons of a [`TopicError`], as Chanx names them (plus chanx's own
+ * subscription limit).
+ */
+export type TopicErrorReason = ("unknown_topic" | "unauthorized" | "not_subscribed" | "too_many_subscriptions");
 

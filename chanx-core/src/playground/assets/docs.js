@@ -115,6 +115,7 @@
         el("section", { class: "channel-doc", id: sectionId, "data-channel": channelId, "aria-labelledby": `${sectionId}-title` },
           el("h2", { id: `${sectionId}-title` }, channel.title || channelId, " ", el("code", null, channel.address)),
           channel.description ? el("p", null, channel.description) : null,
+          channel["x-topic"] ? el("p", { class: "topic" }, "Topic ", el("code", null, channel["x-topic"].pattern), ": frames carry ", el("code", null, "\"version\":1,\"topic\":…"), "; subscribe first.") : null,
           (channel.tags || []).length ? el("p", { class: "tags" }, ...channel.tags.map((tag) => el("span", { class: "tag" }, tag.name))) : null,
           parameters.length ? el("p", null, "Path parameters: ", ...parameters.map(([name, parameter], index) => [index ? ", " : "", el("code", null, `{${name}}`), parameter.description ? ` (${parameter.description})` : ""])) : null,
           query ? el("p", null, "Query: ", ...Object.entries(query).map(([name, schema], index) => [index ? ", " : "", el("code", null, `?${name}`), schema.description ? ` (${schema.description})` : ""])) : null,

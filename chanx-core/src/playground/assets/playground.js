@@ -34,6 +34,12 @@
     return [...new Set([...fromAddress, ...Object.keys(channel.parameters || {})])];
   }
 
+  // A Chanx topic (`x-topic`): its frames carry `"version":1,"topic":…`.
+  function topicOf(channel) {
+    const topic = channel["x-topic"];
+    return topic && typeof topic.pattern === "string" ? topic : null;
+  }
+
   function queryFields(channel) {
     const query = channel.bindings && channel.bindings.ws && channel.bindings.ws.query;
     return Object.entries((query && query.properties) || {});
@@ -52,6 +58,17 @@
           el("div", { class: "field" },
             el("label", { for: inputId }, `{${name}}`, description ? el("span", { class: "hint" }, ` ${description}`) : null),
             el("input", { id: inputId, name: `param:${name}`, required: true, autocomplete: "off", value: requested.get(name) || "" })),
+        );
+      }
+      const topic = topicOf(channel);
+      const routeParams = parameterNames(channel);
+      for (const name of topic ? topic.parameters || [] : []) {
+        if (routeParams.includes(name)) continue; // the route's value fills it
+        const inputId = `${formId}-topic-${name}`;
+        fields.push(
+          el("div", { class: "field" },
+            el("label", { for: inputId }, `topic {${name}}`, el("span", { class: "hint" }, ` in ${topic.pattern}`)),
+            el("input", { id: inputId, name: `topic:${name}`, required: true, autocomplete: "off", value: requested.get(name) || "" })),
         );
       }
       for (const [name, schema] of queryFields(channel)) {
@@ -84,12 +101,16 @@
           else if (key === "extra" && value) new URLSearchParams(value).forEach((v, k) => query.append(k, v));
         }
         const url = `${wsBase()}${address}${query.toString() ? `?${query}` : ""}`;
-        openPane(id, channel, url);
+        const topicName = topic
+          ? topic.pattern.replace(/\{([^}]+)\}/g, (_, name) => String(data.get(`topic:${name}`) ?? data.get(`param:${name}`) ?? ""))
+          : null;
+        openPane(id, channel, url, topicName);
       });
       list.append(
         el("article", { class: "channel", role: "listitem", "data-channel": id, "aria-labelledby": `${formId}-title` },
           el("h3", { id: `${formId}-title` }, channel.title || id),
           el("p", null, el("code", null, channel.address)),
+          topic ? el("p", { class: "topic" }, "Topic ", el("code", null, topic.pattern)) : null,
           channel.description ? el("p", { class: "description" }, channel.description) : null,
           tags.length ? el("p", { class: "tags" }, ...tags) : null,
           security.length ? el("p", { class: "security" }, el("strong", null, "Authentication: "), security.join("; ")) : el("p", { class: "security muted" }, "No authentication"),
@@ -109,7 +130,7 @@
     return now.toTimeString().slice(0, 8) + "." + String(now.getMilliseconds()).padStart(3, "0");
   }
 
-  function openPane(channelId, channel, url) {
+  function openPane(channelId, channel, url, topic) {
     paneCount += 1;
     const paneId = `pane-${paneCount}`;
     const messages = Chanx.channelMessages(doc, channel);
@@ -154,7 +175,9 @@
         el("span", { class: "time" }, time()),
         el("span", { class: "arrow", "aria-label": direction === "out" ? "sent" : "received" }, direction === "out" ? "→" : "←"),
         el("strong", { class: "action" }, action || "(not JSON)"),
-        ref !== undefined ? el("span", { class: "ref" }, `ref ${ref}`) : null);
+        ref !== undefined ? el("span", { class: "ref" }, `ref ${ref}`) : null,
+        frame && typeof frame.topic === "string" ? el("span", { class: "ref", "data-topic": frame.topic }, `topic ${frame.topic}`) : null,
+        frame && Number.isInteger(frame.seq) ? el("span", { class: "ref" }, `seq ${frame.seq}`) : null);
       if (action === "authentication" && frame.payload) {
         const code = frame.payload.status_code ?? frame.payload.statusCode;
         const text2 = frame.payload.status_text ?? frame.payload.statusText;
@@ -240,6 +263,10 @@
         errors.append(el("li", null, "Not connected: reconnect first."));
         return;
       }
+      if (topic && frame.topic === undefined) {
+        frame.version = 1;
+        frame.topic = topic;
+      }
       if (addRef.checked && frame.ref === undefined) {
         sent += 1;
         frame.ref = `${paneCount}.${sent}`;
@@ -270,6 +297,7 @@
         el("h3", { id: `${paneId}-title` }, `#${paneCount} ${channel.title || channelId}`),
         status),
       el("p", { class: "url" }, el("code", null, url)),
+      topic ? el("p", { class: "url" }, "Frames are sent to topic ", el("code", { "data-topic": topic }, topic)) : null,
       el("div", { class: "actions" },
         el("button", { type: "button", "data-act": "reconnect", onclick: () => { if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000, "reconnect"); connect(); } }, "Reconnect"),
         el("button", { type: "button", "data-act": "disconnect", onclick: () => { if (socket) socket.close(1000); } }, "Disconnect"),
