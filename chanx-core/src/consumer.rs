@@ -55,6 +55,25 @@ pub trait Consumer: Sized + Send + 'static {
     /// `#[post_authentication]` hook); it may send messages.
     fn post_authentication(&mut self, ctx: &Context) -> impl Future<Output = HookOutcome> + Send;
 
+    /// The presence key of this connection (`#[channel(presence = …)]`):
+    /// its identity's [`PresenceKey`](crate::presence::PresenceKey).
+    #[doc(hidden)]
+    fn presence_key(ctx: &Context) -> Option<String> {
+        let _ = ctx;
+        None
+    }
+
+    /// The metadata this connection adds to its presence (the
+    /// `#[presence_meta]` hook).
+    #[doc(hidden)]
+    fn presence_meta(
+        &self,
+        ctx: &Context,
+    ) -> impl Future<Output = serde_json::Map<String, serde_json::Value>> + Send {
+        let _ = ctx;
+        async { serde_json::Map::new() }
+    }
+
     /// Dispatches one parsed client frame to the `#[ws_handler]` for its
     /// action.
     #[doc(hidden)]
@@ -167,6 +186,9 @@ pub struct ChannelMeta {
     /// The topic a [`Standalone`](crate::topic::Standalone) route serves:
     /// frames without a `topic` belong to it.
     pub default_topic: Option<&'static TopicMeta>,
+    /// The presence group every connection is tracked in
+    /// (`presence = "chat_{room}"`), a template as `groups` are.
+    pub presence: Option<&'static str>,
 }
 
 impl fmt::Debug for ChannelMeta {
@@ -205,7 +227,15 @@ impl ChannelMeta {
             sends,
             topics: &[],
             default_topic: None,
+            presence: None,
         }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_presence(mut self, template: &'static str) -> Self {
+        self.presence = Some(template);
+        self
     }
 
     #[doc(hidden)]

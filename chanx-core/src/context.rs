@@ -19,6 +19,7 @@ use crate::connection::FanoutBudget;
 use crate::consumer::Consumer;
 use crate::layer::{ChannelName, GroupName, Layer, LayerError, LayerMessage};
 use crate::message::{Message, encode};
+use crate::presence::{PresenceError, PresenceState};
 use crate::settings::FrameLog;
 use crate::ws::CloseCode;
 use crate::ws::outbox::{Outbound, Outbox};
@@ -202,6 +203,68 @@ impl Context {
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|joined| *joined != group);
         Ok(())
+    }
+
+    /// Tracks this connection in presence group `group` under `key` (the
+    /// user; `None` keys it by its `phx_ref`), with `meta` added to its
+    /// `user`, `online_at` and `phx_ref` (see [`presence`](crate::presence)).
+    /// It receives `presence_state` (everyone present) and then every
+    /// `presence_diff` of the group, its own join first. Tracking again
+    /// replaces the meta. The connection is untracked when it ends.
+    ///
+    /// ```
+    /// # use chanx_core::{Context, presence::PresenceError};
+    /// # async fn handler(ctx: &Context) -> Result<(), PresenceError> {
+    /// let mut meta = serde_json::Map::new();
+    /// meta.insert("status".into(), "typing".into());
+    /// ctx.track("chat_lobby", Some("alice"), meta).await?;
+    /// let everyone = ctx.presence("chat_lobby").await?;
+    /// assert!(everyone.0.contains_key("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, a layer without presence, or an unreachable
+    /// backend.
+    pub async fn track(
+        &self,
+        group: &str,
+        key: Option<&str>,
+        meta: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), PresenceError> {
+        let group = GroupName::new(group).map_err(LayerError::from)?;
+        self.inner
+            .layer
+            .presence_state()
+            .track(&group, &self.inner.channel, key, meta)
+            .await
+    }
+
+    /// Stops tracking this connection in presence group `group`; the others
+    /// get a `presence_diff` with its leave.
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name.
+    pub async fn untrack(&self, group: &str) -> Result<(), PresenceError> {
+        let group = GroupName::new(group).map_err(LayerError::from)?;
+        if let Some(presence) = self.inner.layer.presence_if_started() {
+            presence.untrack(&group, &self.inner.channel).await;
+        }
+        Ok(())
+    }
+
+    /// Everyone present in presence group `group`, as this process sees it
+    /// (every process, once their heartbeats have arrived).
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, a layer without presence, or an unreachable
+    /// backend.
+    pub async fn presence(&self, group: &str) -> Result<PresenceState, PresenceError> {
+        self.inner.layer.presence(group).await
     }
 
     /// Broadcasts `message` to this connection's groups (or to the groups

@@ -25,6 +25,7 @@ pub mod layer;
 pub mod message;
 pub mod messages;
 pub mod playground;
+pub mod presence;
 pub mod protocol;
 mod router;
 mod server;
@@ -35,7 +36,7 @@ mod ws;
 
 pub use chanx_macros::{
     Message, authorize, build_groups, channel, event_handler, on_connect, on_subscribe,
-    on_unsubscribe, post_authentication, topic, ws_handler,
+    on_unsubscribe, post_authentication, presence_meta, topic, ws_handler,
 };
 pub use config::{FanoutLimit, RateLimit, ServerConfig};
 pub use consumer::{BoxError, Consumer, ConsumerConfig, IntoReply, Reject};
@@ -53,6 +54,7 @@ pub use ws::{CloseCode, InvalidCloseCode};
 pub mod __private {
     pub use schemars;
     pub use serde;
+    pub use serde_json;
     pub use serde_json::value::RawValue;
 
     pub use crate::consumer::{
@@ -81,6 +83,30 @@ pub mod __private {
     /// Runs an `#[authorize]` hook's verdict.
     pub fn authorized<R: IntoAuthorized>(value: R) -> bool {
         value.into_authorized()
+    }
+
+    /// The presence key of a connection with identity `I`.
+    pub fn presence_key<I: crate::presence::PresenceKey + Send + Sync + 'static>(
+        ctx: &crate::Context,
+    ) -> Option<String> {
+        ctx.identity_as::<I>()?.presence_key()
+    }
+
+    /// What a `#[presence_meta]` hook returned, as an object.
+    pub fn presence_meta<T: serde::Serialize>(
+        value: T,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => {
+                tracing::error!("a #[presence_meta] hook must return an object; ignoring it");
+                serde_json::Map::new()
+            }
+            Err(error) => {
+                tracing::error!(%error, "a #[presence_meta] hook's value does not serialise");
+                serde_json::Map::new()
+            }
+        }
     }
 
     /// The default topic value.

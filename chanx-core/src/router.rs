@@ -599,7 +599,7 @@ impl Router {
                     }
                 }
             }
-            for template in channel.groups {
+            for template in channel.groups.iter().chain(channel.presence.iter()) {
                 for placeholder in crate::group::placeholders(template) {
                     if !route_params(&route.source).any(|param| param == placeholder) {
                         problems.push(Problem::UnknownGroupParameter {

@@ -24,6 +24,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "permissions",
     "sends",
     "topics",
+    "presence",
     "crate",
 ];
 const HANDLER_KEYS: &[&str] = &["summary", "description", "tags", "output", "permission"];
@@ -36,6 +37,7 @@ const MARKERS: &[&str] = &[
     "authorize",
     "on_subscribe",
     "on_unsubscribe",
+    "presence_meta",
 ];
 
 /// Which block the markers are collected from.
@@ -57,7 +59,9 @@ impl Block {
     fn allows(self, marker: &str) -> bool {
         match marker {
             "ws_handler" | "event_handler" => true,
-            "on_connect" | "build_groups" | "post_authentication" => self == Self::Channel,
+            "on_connect" | "build_groups" | "post_authentication" | "presence_meta" => {
+                self == Self::Channel
+            }
             _ => self == Self::Topic,
         }
     }
@@ -78,6 +82,7 @@ struct ChannelArgs {
     permissions: Option<Vec<Type>>,
     sends: Vec<Type>,
     topics: Vec<Type>,
+    presence: Option<LitStr>,
     krate: Option<syn::Path>,
 }
 
@@ -95,12 +100,17 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
     let mut permissions = Once::default();
     let mut sends = Once::default();
     let mut topics = Once::default();
+    let mut presence = Once::default();
     let mut krate = Once::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
             krate.set(&meta, attr::parse_crate(&meta)?)
         } else if meta.path.is_ident("topics") {
             topics.set(&meta, parse_type_list(&meta)?)
+        } else if meta.path.is_ident("presence") {
+            let template = attr::parse_str(&meta)?;
+            check_group_template(&template)?;
+            presence.set(&meta, template)
         } else if meta.path.is_ident("name") {
             name.set(&meta, attr::parse_str(&meta)?)
         } else if meta.path.is_ident("description") {
@@ -168,6 +178,7 @@ fn parse_channel_args(tokens: TokenStream, errors: &mut Errors) -> ChannelArgs {
         permissions: permissions.value,
         sends: sends.value.unwrap_or_default(),
         topics: topics.value.unwrap_or_default(),
+        presence: presence.value,
     }
 }
 
@@ -335,6 +346,7 @@ pub(crate) struct Model {
     pub(crate) authorize: Option<Hook>,
     pub(crate) on_subscribe: Option<Hook>,
     pub(crate) on_unsubscribe: Option<Hook>,
+    presence_meta: Option<Hook>,
 }
 
 /// Expands `#[channel]`; generated code names the runtime `default_crate`
@@ -371,6 +383,14 @@ pub(crate) fn expand(
         );
     }
     let model = collect(&mut item_impl, Block::Channel, &mut errors);
+    if let Some(hook) = &model.presence_meta
+        && args.presence.is_none()
+    {
+        errors.spanned(
+            &hook.method,
+            "a #[presence_meta] hook adds to the channel's presence: declare it with `#[channel(presence = \"room_{room}\")]`",
+        );
+    }
     let rendered = if errors.is_empty() {
         let krate = args
             .krate
@@ -477,6 +497,12 @@ pub(crate) fn collect(item_impl: &mut ItemImpl, block: Block, errors: &mut Error
                 reject_args(&attribute, errors);
                 if let Some(hook) = check_method_hook(function, "build_groups", errors) {
                     set_hook(&mut model.build_groups, hook, "build_groups", errors);
+                }
+            }
+            "presence_meta" => {
+                reject_args(&attribute, errors);
+                if let Some(hook) = check_method_hook(function, "presence_meta", errors) {
+                    set_hook(&mut model.presence_meta, hook, "presence_meta", errors);
                 }
             }
             "authorize" => {
@@ -747,9 +773,27 @@ fn check_method_hook(function: &ImplItemFn, what: &str, errors: &mut Errors) -> 
             return None;
         }
     };
+    if what == "presence_meta" {
+        if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first()
+            && matches!(receiver.kind, ReceiverKind::Reference(_, _, Some(_)))
+        {
+            errors.spanned(
+                receiver,
+                "a #[presence_meta] hook reads the consumer: it takes `&self`",
+            );
+            return None;
+        }
+        if matches!(function.sig.output, ReturnType::Default) {
+            errors.spanned(
+                &function.sig.ident,
+                "a #[presence_meta] hook returns the metadata to add, as an object: `-> serde_json::Map<String, Value>` or a `Serialize` struct",
+            );
+            return None;
+        }
+    }
     if what == "build_groups" {
         if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first()
-            && receiver.mutability.is_some()
+            && matches!(receiver.kind, ReceiverKind::Reference(_, _, Some(_)))
         {
             errors.spanned(
                 receiver,
@@ -885,6 +929,37 @@ fn render(
     };
 
     let topics = &args.topics;
+    let presence_meta_const = args
+        .presence
+        .as_ref()
+        .map(|template| quote!(.with_presence(#template)));
+    let presence_sends = args.presence.as_ref().map(|_| {
+        quote! {
+            <#krate::presence::PresenceState as #krate::Message>::describe(out);
+            <#krate::presence::PresenceDiff as #krate::Message>::describe(out);
+        }
+    });
+    let presence_key = args.presence.as_ref().map(|template| {
+        let krate_here = attr::respan(krate, template.span());
+        quote_spanned! {template.span()=>
+            fn presence_key(ctx: &#krate::Context) -> ::core::option::Option<::std::string::String> {
+                #krate_here::__private::presence_key::<#krate_here::auth::Identity<Self>>(ctx)
+            }
+        }
+    });
+    let presence_meta = model.presence_meta.as_ref().map(|hook| {
+        let method = &hook.method;
+        let ctx_arg = hook.takes_ctx.then(|| quote!(ctx));
+        quote! {
+            async fn presence_meta(
+                &self,
+                ctx: &#krate::Context,
+            ) -> #krate::__private::serde_json::Map<::std::string::String, #krate::__private::serde_json::Value> {
+                let _ = ctx;
+                #krate::__private::presence_meta(Self::#method(self, #ctx_arg).await)
+            }
+        }
+    });
     quote! {
         #unique
 
@@ -902,9 +977,11 @@ fn render(
                         let _ = &out;
                         #hook_output
                         #(<#sends as #krate::Message>::describe(out);)*
+                        #presence_sends
                     },
                 )
-                .with_topics(&[#(<#topics as #krate::__private::Topic>::TOPIC),*]);
+                .with_topics(&[#(<#topics as #krate::__private::Topic>::TOPIC),*])
+                #presence_meta_const;
 
             const CONFIG: #krate::ConsumerConfig = #krate::ConsumerConfig::new()
                 .send_completion(#send_completion)
@@ -946,6 +1023,9 @@ fn render(
                 let _ = ctx;
                 #post_authentication
             }
+
+            #presence_key
+            #presence_meta
 
             #dispatch
             #dispatch_event

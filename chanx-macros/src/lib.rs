@@ -115,6 +115,16 @@ pub fn on_unsubscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
     channel::outside_channel("on_unsubscribe", item.into()).into()
 }
 
+/// Marks the method of a `#[channel(presence = …)]` impl block that adds
+/// metadata to the connection's presence:
+/// `async fn meta(&self, ctx: &Context) -> serde_json::Map<String, Value>`
+/// (or any `Serialize` type that serialises to an object). Its fields sit
+/// beside `user`, `online_at` and `phx_ref` in the connection's meta.
+#[proc_macro_attribute]
+pub fn presence_meta(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::outside_channel("presence_meta", item.into()).into()
+}
+
 /// Marks a method of a `#[channel]` impl block as the handler of its input
 /// message's action. Keys: `summary`, `description`, `tags`, `output`.
 #[proc_macro_attribute]

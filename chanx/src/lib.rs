@@ -143,7 +143,7 @@ pub use chanx_macros::chanx_channel as channel;
 pub use chanx_macros::chanx_topic as topic;
 pub use chanx_macros::{
     authorize, build_groups, event_handler, on_connect, on_subscribe, on_unsubscribe,
-    post_authentication, ws_handler,
+    post_authentication, presence_meta, ws_handler,
 };
 
 /// The typed async client, on the same message types (feature `client`):

@@ -248,6 +248,9 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
         }
     }
     drop(hosted);
+    if let Some(presence) = params.layer.presence_if_started() {
+        presence.untrack_all(ctx.channel_name()).await;
+    }
     params.layer.inner().unregister(ctx.channel_name()).await;
     drop(inbox);
     let Some(mut writer) = guard.disarm() else {
@@ -325,7 +328,12 @@ impl Drop for Cleanup {
         drop(self.outbox.shut());
         let (layer, channel) = (self.layer.clone(), self.channel.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { layer.inner().unregister(&channel).await });
+            runtime.spawn(async move {
+                if let Some(presence) = layer.presence_if_started() {
+                    presence.untrack_all(&channel).await;
+                }
+                layer.inner().unregister(&channel).await;
+            });
         }
     }
 }
@@ -824,6 +832,32 @@ async fn establish<C: Consumer>(
             panic = panic_message(&*panic),
             "post_authentication hook panicked"
         ),
+    }
+    if let Some(template) = C::CHANNEL.presence {
+        let group = match crate::group::expand(template, |name| ctx.param(name)) {
+            Ok(group) => group,
+            Err(problem) => {
+                tracing::info!(template, %problem, "refusing connection: bad presence group");
+                ctx.close(CloseCode::POLICY, "invalid group name");
+                return Err(EndReason::ServerClosed);
+            }
+        };
+        let key = C::presence_key(ctx);
+        let meta = AssertUnwindSafe(consumer.presence_meta(ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    "presence_meta hook panicked"
+                );
+                serde_json::Map::new()
+            });
+        if let Err(error) = ctx.track(group.as_str(), key.as_deref(), meta).await {
+            tracing::error!(%error, "cannot track the connection's presence");
+            ctx.close(CloseCode::INTERNAL_ERROR, "presence unavailable");
+            return Err(EndReason::ServerClosed);
+        }
     }
     Ok(consumer)
 }

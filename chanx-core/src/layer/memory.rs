@@ -85,4 +85,12 @@ impl ChannelLayer for MemoryLayer {
     fn stats(&self) -> LayerStats {
         self.hub.stats()
     }
+
+    fn hub(&self) -> Option<&Hub> {
+        Some(&self.hub)
+    }
+
+    fn spans_processes(&self) -> bool {
+        false
+    }
 }

@@ -66,12 +66,13 @@
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::future::BoxFuture;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::message::{Message, encode};
+use crate::presence::{Presence, PresenceConfig, PresenceError, PresenceState};
 
 mod hub;
 mod memory;
@@ -445,6 +446,19 @@ pub trait ChannelLayer: Send + Sync + 'static {
 
     /// Counters for monitoring.
     fn stats(&self) -> LayerStats;
+
+    /// The local half of this layer, when it keeps one: presence delivers
+    /// its frames through it. `None` (the default) leaves a custom layer
+    /// without presence.
+    fn hub(&self) -> Option<&Hub> {
+        None
+    }
+
+    /// Whether other processes share this layer (presence then publishes
+    /// and heartbeats; the in-memory layer says no).
+    fn spans_processes(&self) -> bool {
+        true
+    }
 }
 
 /// A cheap-to-clone handle to the application's channel layer, with typed
@@ -463,12 +477,53 @@ pub trait ChannelLayer: Send + Sync + 'static {
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Layer(Arc<dyn ChannelLayer>);
+pub struct Layer {
+    inner: Arc<dyn ChannelLayer>,
+    presence: Arc<OnceLock<Arc<Presence>>>,
+    presence_config: PresenceConfig,
+}
 
 impl Layer {
     /// Wraps a layer implementation.
     pub fn new(layer: impl ChannelLayer) -> Self {
-        Self(Arc::new(layer))
+        Self {
+            inner: Arc::new(layer),
+            presence: Arc::default(),
+            presence_config: PresenceConfig::default(),
+        }
+    }
+
+    /// Sets how presence keeps processes in step (heartbeat interval,
+    /// timeout); see [`presence`](crate::presence).
+    #[must_use]
+    pub fn with_presence_config(mut self, config: PresenceConfig) -> Self {
+        self.presence_config = config;
+        self.presence = Arc::default();
+        self
+    }
+
+    /// This process's presence, started on first use.
+    pub(crate) fn presence_state(&self) -> &Arc<Presence> {
+        self.presence
+            .get_or_init(|| Arc::new(Presence::new(Arc::clone(&self.inner), self.presence_config)))
+    }
+
+    /// This process's presence, if anything has been tracked or listed.
+    pub(crate) fn presence_if_started(&self) -> Option<&Arc<Presence>> {
+        self.presence.get()
+    }
+
+    /// Everyone present in `group`, as this process sees it (see
+    /// [`presence`](crate::presence)): for HTTP routes and tasks; in a
+    /// handler, [`Context::presence`](crate::Context::presence).
+    ///
+    /// # Errors
+    ///
+    /// An invalid group name, a layer without presence, or an unreachable
+    /// backend.
+    pub async fn presence(&self, group: &str) -> Result<PresenceState, PresenceError> {
+        let group = GroupName::new(group).map_err(LayerError::from)?;
+        self.presence_state().list(&group).await
     }
 
     /// A new in-memory layer.
@@ -480,7 +535,7 @@ impl Layer {
     /// The layer implementation.
     #[must_use]
     pub fn inner(&self) -> &dyn ChannelLayer {
-        &*self.0
+        &*self.inner
     }
 
     /// Sends `message` to the clients in `group`, encoded once.
@@ -490,7 +545,7 @@ impl Layer {
     /// An invalid group name, or an unreachable backend.
     pub async fn broadcast<M: Message>(&self, group: &str, message: &M) -> Result<(), LayerError> {
         let group = GroupName::new(group)?;
-        self.0
+        self.inner
             .send_group(&group, LayerMessage::broadcast(message))
             .await
             .map(drop)
@@ -515,7 +570,7 @@ impl Layer {
             .into_iter()
             .map(|group| GroupName::new(group.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        send_to_groups(&*self.0, &groups, &LayerMessage::broadcast(message))
+        send_to_groups(&*self.inner, &groups, &LayerMessage::broadcast(message))
             .await
             .1
     }
@@ -527,7 +582,7 @@ impl Layer {
     /// An invalid group name, or an unreachable backend.
     pub async fn send_event<M: Message>(&self, group: &str, event: &M) -> Result<(), LayerError> {
         let group = GroupName::new(group)?;
-        self.0
+        self.inner
             .send_group(&group, LayerMessage::event(event))
             .await
             .map(drop)
@@ -543,20 +598,22 @@ impl Layer {
         channel: &ChannelName,
         event: &M,
     ) -> Result<(), LayerError> {
-        self.0.send_to(channel, LayerMessage::event(event)).await
+        self.inner
+            .send_to(channel, LayerMessage::event(event))
+            .await
     }
 
     /// Counters for monitoring.
     #[must_use]
     pub fn stats(&self) -> LayerStats {
-        self.0.stats()
+        self.inner.stats()
     }
 }
 
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Layer")
-            .field("process", &self.0.process_id())
+            .field("process", &self.inner.process_id())
             .finish_non_exhaustive()
     }
 }

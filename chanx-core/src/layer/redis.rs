@@ -675,6 +675,10 @@ impl ChannelLayer for RedisLayer {
         })
     }
 
+    fn hub(&self) -> Option<&Hub> {
+        Some(&self.inner.hub)
+    }
+
     fn stats(&self) -> LayerStats {
         let mut stats = self.inner.hub.stats();
         stats.publish_failures = self.inner.publish_failures.load(Ordering::Relaxed);
