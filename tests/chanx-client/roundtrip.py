@@ -90,8 +90,14 @@ async def chat(base_url):
     await asyncio.wait_for(client.handle(), timeout=10)
     check(client.failure is None, f"chat: unexpected frame {client.failure!r}")
     kinds = [type(message).__name__ for message in client.received]
-    check(kinds == ["Authentication", "JoinedRoom", "ChatMessage"], f"chat: received {kinds}")
-    authentication, joined, said = client.received
+    check(
+        kinds == ["Authentication", "JoinedRoom", "PresenceState", "PresenceDiff", "ChatMessage"],
+        f"chat: received {kinds}",
+    )
+    authentication, joined, state, own, said = client.received
+    check(state.payload == {}, f"chat: presence_state {state!r}")
+    joins = own.payload.joins
+    check(list(joins) == ["alice"], f"chat: presence_diff {own!r}")
     check(authentication.payload.status_code == 200, f"chat: {authentication!r}")
     check(authentication.payload.data == {"detail": "OK"}, f"chat: {authentication!r}")
     check(joined.payload.room == "lobby", f"chat: {joined!r}")

@@ -142,6 +142,48 @@ export interface Pong {
   ref?: unknown;
 }
 
+/** Who came and went: the payload of `presence_diff`. */
+export interface PresenceDiff {
+  action: "presence_diff";
+  payload: PresenceDiffPayload;
+  /** Correlation id; the direct reply to a client frame echoes it */
+  ref?: unknown;
+}
+
+/** Who came and went: the payload of `presence_diff`. */
+export interface PresenceDiffPayload {
+  /** Metas that joined, by key. */
+  joins: Record<string, PresenceEntry>;
+  /** Metas that left, by key. */
+  leaves: Record<string, PresenceEntry>;
+}
+
+/** The metas of one key. */
+export interface PresenceEntry {
+  /**
+   * One per connection: `user`, `online_at`, `phx_ref` and what the
+   * consumer added.
+   */
+  metas: Array<Record<string, unknown>>;
+}
+
+/**
+ * Everyone present in a group: each key with its metas, one per
+ * connection. The payload of `presence_state`.
+ */
+export interface PresenceState {
+  action: "presence_state";
+  payload: PresenceStatePayload;
+  /** Correlation id; the direct reply to a client frame echoes it */
+  ref?: unknown;
+}
+
+/**
+ * Everyone present in a group: each key with its metas, one per
+ * connection. The payload of `presence_state`.
+ */
+export type PresenceStatePayload = Record<string, PresenceEntry>;
+
 /**
  * Why a frame addressed to a topic was refused: the `payload` of an
  * `error` frame stamped with the topic and the client's `ref`.

@@ -9,6 +9,11 @@
 //! [`IsRoomMember`]): a non-member is refused with 4403 before it can read
 //! or post anything.
 //!
+//! Who is in the room is shown with presence (`presence = "chat_{room}"`):
+//! after `joined_room`, a member gets `presence_state` (everyone already
+//! there, by user, one meta per connection) and then `presence_diff` as
+//! members come and go, across processes with `--layer redis`.
+//!
 //! Run with `cargo run -p chanx-example-chat -- --addr 127.0.0.1:8000`, then
 //! connect to `ws://127.0.0.1:8000/ws/chat/lobby?token=alice-token`. The demo
 //! users are in [`demo_users`]; `kitchen` is private to alice and carol.
@@ -132,6 +137,7 @@ pub struct ChatConsumer {
 #[channel(
     name = "chat",
     groups = ["chat_{room}"],
+    presence = "chat_{room}",
     authenticator = BearerToken<DemoUsers>,
     permissions = [IsAuthenticated, IsRoomMember],
     tags = ["chat"]
