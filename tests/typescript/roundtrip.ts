@@ -41,6 +41,10 @@ export function describe(message: ChatIncoming): string {
       return `joined ${message.payload.room}`;
     case "authentication":
       return `authentication ${message.payload.status_code}`;
+    case "presence_state":
+      return `present: ${Object.keys(message.payload).join(", ")}`;
+    case "presence_diff":
+      return `joined: ${Object.keys(message.payload.joins).join(", ")}; left: ${Object.keys(message.payload.leaves).join(", ")}`;
     case "error":
     case "pong":
       return message.action;
@@ -49,10 +53,20 @@ export function describe(message: ChatIncoming): string {
 
 async function chat(base: string): Promise<void> {
   const alice = await ChatClient.connect(base, { room: "lobby" }, { query: { token: "alice-token" } });
+  const aliceSeesBob = new Promise<void>((resolve) => {
+    alice.on("presence_diff", (diff) => {
+      if ("bob" in diff.payload.joins) resolve();
+    });
+  });
   const bob = await ChatClient.connect(base, { room: "lobby" }, { query: { token: "bob-token" } });
   const auth = await alice.authenticated();
   check(auth.status_code === 200, "alice is authenticated");
   await bob.authenticated();
+  const seen = await Promise.race([
+    aliceSeesBob.then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000)),
+  ]);
+  check(seen, "alice's presence_diff shows bob joining the room, typed");
 
   const received = new Promise<ChatMessage>((resolve) => {
     bob.on("chat_message", (message) => {
