@@ -10,6 +10,13 @@
 //! | [`Complete`] | `complete` | `null` |
 //! | [`GroupComplete`] | `group_complete` | `null` |
 //! | [`EventComplete`] | `event_complete` | `null` |
+//! | [`Subscribed`], [`Unsubscribed`] | `subscribed`, `unsubscribed` | `null`, stamped with the topic and `ref` (answering [`Subscribe`], [`Unsubscribe`]) |
+//! | [`ErrorMessage`] with [`TopicError`] | `error` | `{"reason", "detail"}`, stamped with the topic and `ref` |
+//! | [`PresenceState`](crate::presence::PresenceState), [`PresenceDiff`](crate::presence::PresenceDiff) | `presence_state`, `presence_diff` | see [`presence`](crate::presence) |
+//!
+//! Frames of a topic carry the envelope after `payload`, in Chanx's order:
+//! `"version":1`, `"topic"`, then `"ref"` (a reply) or `"seq"` (a pushed
+//! event that has one).
 //!
 //! The error kinds of a rejected client frame (the `type` of an
 //! [`ErrorItem`]) use pydantic's names, as Chanx reports them:

@@ -241,15 +241,20 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
     if let Some(hosted) = &mut hosted {
         // Each subscription's `#[on_unsubscribe]` hook, bounded as a
         // handler in progress at shutdown is.
-        let ended =
-            tokio::time::timeout(config.shutdown_timeout, hosted.topics.end_all(&ctx)).await;
+        // Boxed, as every topic and presence path here: a connection that
+        // never uses them does not carry their futures' size.
+        let ended = tokio::time::timeout(
+            config.shutdown_timeout,
+            Box::pin(hosted.topics.end_all(&ctx)),
+        )
+        .await;
         if ended.is_err() {
             tracing::warn!("#[on_unsubscribe] hooks did not finish in time");
         }
     }
     drop(hosted);
     if let Some(presence) = params.layer.presence_if_started() {
-        presence.untrack_all(ctx.channel_name()).await;
+        Box::pin(presence.untrack_all(ctx.channel_name())).await;
     }
     params.layer.inner().unregister(ctx.channel_name()).await;
     drop(inbox);
@@ -490,16 +495,14 @@ async fn drive<C: Consumer>(
             }
         };
         let echo = Echo::topic(&topic, None, None);
-        let subscribed = consumer
-            .topics
-            .subscribe(
-                ctx,
-                C::CHANNEL.topics,
-                config.max_subscriptions,
-                &topic,
-                echo,
-            )
-            .await;
+        let subscribed = Box::pin(consumer.topics.subscribe(
+            ctx,
+            C::CHANNEL.topics,
+            config.max_subscriptions,
+            &topic,
+            echo,
+        ))
+        .await;
         if !subscribed {
             ctx.close(CloseCode::POLICY, "subscription refused");
             return EndReason::ServerClosed;
@@ -552,6 +555,7 @@ async fn drive<C: Consumer>(
                     message = inbox.next_message() => {
                         let Some(message) = message else { return EndReason::ServerClosed };
                         let work = handle_layer_message(consumer, ctx, message);
+                        tokio::pin!(work);
                         if let Some(end) = while_reading(work, ctx, reader, &mut state, &mut timer).await {
                             return end;
                         }
@@ -595,6 +599,7 @@ async fn drive<C: Consumer>(
         let end = match frame {
             Incoming::Text(text) => {
                 let work = handle_text(consumer, ctx, &text);
+                tokio::pin!(work);
                 while_reading(work, ctx, reader, &mut state, &mut timer).await
             }
             Incoming::Binary(_) => {
@@ -640,14 +645,15 @@ fn throttle(ctx: &Context, state: &mut LoopState) {
 /// `state.pending` (reading stops until it is handled). Returns why the
 /// connection must end, if something ended it meanwhile; the handler still
 /// finishes first.
+///
+/// `work` is pinned by the caller, so the connection's future holds it once.
 async fn while_reading<F: Future<Output = ()>>(
-    work: F,
+    mut work: Pin<&mut F>,
     ctx: &Context,
     reader: &mut Reader,
     state: &mut LoopState,
     timer: &mut Pin<&mut Sleep>,
 ) -> Option<EndReason> {
-    tokio::pin!(work);
     let mut end = None;
     loop {
         let paused = state.pending.is_some() || state.throttled_until.is_some();
@@ -843,7 +849,7 @@ async fn establish<C: Consumer>(
             }
         };
         let key = C::presence_key(ctx);
-        let meta = AssertUnwindSafe(consumer.presence_meta(ctx))
+        let meta = AssertUnwindSafe(Box::pin(consumer.presence_meta(ctx)))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
@@ -853,7 +859,7 @@ async fn establish<C: Consumer>(
                 );
                 serde_json::Map::new()
             });
-        if let Err(error) = ctx.track(group.as_str(), key.as_deref(), meta).await {
+        if let Err(error) = Box::pin(ctx.track(group.as_str(), key.as_deref(), meta)).await {
             tracing::error!(%error, "cannot track the connection's presence");
             ctx.close(CloseCode::INTERNAL_ERROR, "presence unavailable");
             return Err(EndReason::ServerClosed);
@@ -887,53 +893,52 @@ async fn handle_text<C: Consumer>(hosted: &mut Hosted<C>, ctx: &Context, text: &
         .or(hosted.default_topic.as_deref());
     let Some(topic) = topic else {
         let outcome = guarded(hosted.consumer.dispatch(ctx, &envelope)).await;
-        respond(
-            ctx,
+        let answer = response(
             outcome,
             &envelope,
             envelope.echo(),
             C::CHANNEL.client_actions(),
-        )
-        .await;
+        );
+        if let Some(answer) = answer {
+            send(ctx, answer).await;
+        }
         if ctx.completion() {
             send_static(ctx, protocol::complete()).await;
         }
         return;
     };
-    let routed = hosted
-        .topics
-        .route(
-            ctx,
-            C::CHANNEL.topics,
-            hosted.max_subscriptions,
-            topic,
-            &envelope,
-        )
-        .await;
+    let routed = Box::pin(hosted.topics.route(
+        ctx,
+        C::CHANNEL.topics,
+        hosted.max_subscriptions,
+        topic,
+        &envelope,
+    ))
+    .await;
     if let Routed::Dispatched(outcome, meta) = routed {
         let echo = Echo::topic(topic, envelope.reference, None);
-        respond(ctx, outcome, &envelope, echo, meta.client_actions()).await;
-        if ctx.completion() {
-            send(ctx, encode(&protocol::Complete, echo)).await;
+        let answer = response(outcome, &envelope, echo, meta.client_actions());
+        let complete = ctx.completion().then(|| encode(&protocol::Complete, echo));
+        for frame in answer.into_iter().chain(complete) {
+            send(ctx, frame).await;
         }
     }
 }
 
-/// Answers a dispatched client frame: its reply, or the error frame for
-/// what went wrong, stamped with `echo`.
-async fn respond<'e>(
-    ctx: &Context,
+/// The answer to a dispatched client frame: its reply, or the error frame
+/// for what went wrong, stamped with `echo`. Not async, so the caller's
+/// future holds one `send` for every outcome.
+fn response<'e>(
     outcome: Outcome,
     envelope: &Envelope<'_>,
     echo: Echo<'_>,
     actions: impl Iterator<Item = &'e str>,
-) {
+) -> Option<String> {
     match outcome {
-        Outcome::Reply(Some(reply)) => send(ctx, reply).await,
-        Outcome::Reply(None) => {}
+        Outcome::Reply(reply) => reply,
         Outcome::Failed(error) => {
             tracing::error!(action = &*envelope.action, %error, "handler failed");
-            send(ctx, protocol::handler_failed(&envelope.action, echo)).await;
+            Some(protocol::handler_failed(&envelope.action, echo))
         }
         Outcome::Invalid(error) => {
             tracing::debug!(
@@ -941,7 +946,7 @@ async fn respond<'e>(
                 kind = error.kind(),
                 "invalid payload"
             );
-            send(ctx, rejection(&error, actions, echo)).await;
+            Some(rejection(&error, actions, echo))
         }
         Outcome::Denied(denied) => {
             tracing::debug!(
@@ -949,17 +954,13 @@ async fn respond<'e>(
                 status = denied.status(),
                 "permission denied"
             );
-            send(
-                ctx,
-                protocol::denied(denied.status(), denied.detail(), echo),
-            )
-            .await;
+            Some(protocol::denied(denied.status(), denied.detail(), echo))
         }
         Outcome::Unknown => {
             let error = FrameError::UnknownAction {
                 tag: envelope.action.to_string(),
             };
-            send(ctx, rejection(&error, actions, echo)).await;
+            Some(rejection(&error, actions, echo))
         }
     }
 }
@@ -1000,7 +1001,7 @@ async fn handle_layer_message<C: Consumer>(
             };
             let outcome = match envelope.topic.as_deref() {
                 None => guarded(hosted.consumer.dispatch_event(ctx, &envelope)).await,
-                Some(topic) => match hosted.topics.event(ctx, topic, &envelope).await {
+                Some(topic) => match Box::pin(hosted.topics.event(ctx, topic, &envelope)).await {
                     Some(outcome) => outcome,
                     // Left meanwhile: as in Chanx, nothing to relay.
                     None => return,
