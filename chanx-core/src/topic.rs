@@ -2,7 +2,7 @@
 //! Chanx 2.10+ topics.
 //!
 //! A topic is a pattern (`discussion:{pk}`) with its own handlers and an
-//! authorization hook, declared with [`#[topic]`](crate::topic) on an `impl`
+//! authorization hook, declared with [`#[topic]`](macro@crate::topic) on an `impl`
 //! block and mounted on a channel with `#[channel(topics = [DiscussionTopic])]`.
 //! A client addresses it per frame with the envelope keys that travel on
 //! the flat frame (`version`, `topic`, `ref`, `seq`):
@@ -115,7 +115,7 @@ use crate::wire::{Echo, Envelope};
 
 /// A topic: a pattern with its own handlers and authorization.
 ///
-/// Implemented by [`#[topic]`](crate::topic) on an `impl` block; not meant
+/// Implemented by [`#[topic]`](macro@crate::topic) on an `impl` block; not meant
 /// to be implemented by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a chanx topic",
