@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chanx_client::{Client, ClientError, ConnectError, Incoming, Reconnect};
 use chanx_core::messages::{Ping, Pong};
+use chanx_core::presence::{PresenceDiff, PresenceState};
 use chanx_core::protocol::ErrorPayload;
 use chanx_core::wire::LocSegment;
 use chanx_core::{Message, Server};
@@ -25,6 +26,8 @@ use serde::{Deserialize, Serialize};
 enum ChatPush {
     Chat(ChatMessage),
     Joined(JoinedRoom),
+    Present(PresenceState),
+    Changed(PresenceDiff),
 }
 
 /// What the system channel replies.
@@ -194,6 +197,17 @@ async fn chat_members_get_pushes_in_order_and_authentication_is_surfaced() {
             room: "lobby".into()
         }))
     );
+    // Who is there (alice), then bob's own arrival, typed.
+    let Incoming::Message(ChatPush::Present(present)) = bob_pushes.next().await.unwrap().unwrap()
+    else {
+        panic!("expected presence_state");
+    };
+    assert_eq!(present.0.keys().collect::<Vec<_>>(), ["alice"]);
+    let Incoming::Message(ChatPush::Changed(own)) = bob_pushes.next().await.unwrap().unwrap()
+    else {
+        panic!("expected presence_diff");
+    };
+    assert_eq!(own.joins.keys().collect::<Vec<_>>(), ["bob"]);
     for index in 0..30 {
         alice
             .send(&NewChatMessage {
@@ -282,6 +296,10 @@ async fn a_lost_connection_is_reopened_the_hook_rejoins_and_the_gap_is_reported(
         pushes.next().await.unwrap().unwrap(),
         Incoming::Message(ChatPush::Joined(_))
     ));
+    for _ in 0..2 {
+        // presence_state, and its own join
+        pushes.next().await.unwrap().unwrap();
+    }
 
     // The server goes away (1001 on shutdown) and comes back on the same
     // address.
@@ -302,6 +320,14 @@ async fn a_lost_connection_is_reopened_the_hook_rejoins_and_the_gap_is_reported(
     assert!(matches!(
         pushes.next().await.unwrap().unwrap(),
         Incoming::Message(ChatPush::Joined(_))
+    ));
+    assert!(matches!(
+        pushes.next().await.unwrap().unwrap(),
+        Incoming::Message(ChatPush::Present(_))
+    ));
+    assert!(matches!(
+        pushes.next().await.unwrap().unwrap(),
+        Incoming::Message(ChatPush::Changed(_))
     ));
     // The hook's message reaches the room on the new connection.
     assert_eq!(

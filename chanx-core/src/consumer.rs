@@ -255,26 +255,37 @@ impl ChannelMeta {
     /// The messages the consumer sends on its own, collected.
     #[must_use]
     pub fn sent_messages(&self) -> Vec<MessageMeta> {
-        let mut out = Vec::new();
-        (self.sends)(&mut out);
-        out
+        collect(self.sends)
     }
 
     /// The actions clients may send, in declaration order.
     pub fn client_actions(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.handlers
-            .iter()
-            .filter(|handler| handler.kind == HandlerKind::Ws)
-            .flat_map(|handler| handler.actions.iter().copied())
+        actions_of(self.handlers, HandlerKind::Ws)
     }
 
     /// The event actions this consumer handles, in declaration order.
     pub fn event_actions(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.handlers
-            .iter()
-            .filter(|handler| handler.kind == HandlerKind::Event)
-            .flat_map(|handler| handler.actions.iter().copied())
+        actions_of(self.handlers, HandlerKind::Event)
     }
+}
+
+/// What a metadata function appends, collected.
+pub(crate) fn collect(describe: fn(&mut Vec<MessageMeta>)) -> Vec<MessageMeta> {
+    let mut out = Vec::new();
+    describe(&mut out);
+    out
+}
+
+/// The actions of the `kind` handlers among `handlers`, in declaration
+/// order.
+pub(crate) fn actions_of(
+    handlers: &'static [HandlerMeta],
+    kind: HandlerKind,
+) -> impl Iterator<Item = &'static str> {
+    handlers
+        .iter()
+        .filter(move |handler| handler.kind == kind)
+        .flat_map(|handler| handler.actions.iter().copied())
 }
 
 /// Which kind of handler a [`HandlerMeta`] describes.
@@ -342,17 +353,13 @@ impl HandlerMeta {
     /// The input messages, collected.
     #[must_use]
     pub fn inputs(&self) -> Vec<MessageMeta> {
-        let mut out = Vec::new();
-        (self.input)(&mut out);
-        out
+        collect(self.input)
     }
 
     /// The output messages, collected.
     #[must_use]
     pub fn outputs(&self) -> Vec<MessageMeta> {
-        let mut out = Vec::new();
-        (self.output)(&mut out);
-        out
+        collect(self.output)
     }
 }
 

@@ -728,28 +728,20 @@ impl Presence {
 
     /// The heartbeats of this process: its members of each group.
     fn heartbeats(&self) -> Vec<(GroupName, Wire)> {
-        let state = self.lock();
-        state
+        let groups: Vec<GroupName> = self
+            .lock()
             .groups
             .iter()
             .filter(|(_, group_state)| !group_state.local.is_empty())
-            .map(|(group, group_state)| {
-                (
-                    group.clone(),
-                    Wire::Heartbeat {
-                        p: self.process().to_owned(),
-                        g: group.to_string(),
-                        m: group_state
-                            .local
-                            .values()
-                            .map(|(_, meta)| (*meta.value).clone())
-                            .collect(),
-                    },
-                )
-            })
+            .map(|(group, _)| group.clone())
+            .collect();
+        groups
+            .into_iter()
+            .filter_map(|group| Some((group.clone(), self.heartbeat_of(&group)?)))
             .collect()
     }
 
+    /// This process's heartbeat for `group`: the full list of its members.
     fn heartbeat_of(&self, group: &GroupName) -> Option<Wire> {
         let state = self.lock();
         let group_state = state.groups.get(group)?;

@@ -253,17 +253,12 @@ impl TopicMeta {
     /// The messages the topic sends on its own, collected.
     #[must_use]
     pub fn sent_messages(&self) -> Vec<MessageMeta> {
-        let mut out = Vec::new();
-        (self.sends)(&mut out);
-        out
+        crate::consumer::collect(self.sends)
     }
 
     /// The actions clients may send to this topic, in declaration order.
     pub fn client_actions(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.handlers
-            .iter()
-            .filter(|handler| handler.kind == HandlerKind::Ws)
-            .flat_map(|handler| handler.actions.iter().copied())
+        crate::consumer::actions_of(self.handlers, HandlerKind::Ws)
     }
 }
 
@@ -679,10 +674,13 @@ impl Subscriptions {
             send(ctx, encode(&crate::protocol::Subscribed, echo)).await;
             return true;
         }
-        let found = topics
-            .iter()
-            .find_map(|meta| Some((*meta, meta.parse(topic)?)));
-        let Some((meta, params)) = found else {
+        // A topic whose name keeps no group-name character has no group:
+        // unknown as well.
+        let found = topics.iter().find_map(|meta| {
+            let params = meta.parse(topic)?;
+            Some((*meta, params, meta.group_name(topic)?))
+        });
+        let Some((meta, params, group)) = found else {
             refuse(
                 ctx,
                 TopicErrorReason::UnknownTopic,
@@ -702,16 +700,6 @@ impl Subscriptions {
             .await;
             return false;
         }
-        let Some(group) = meta.group_name(topic) else {
-            refuse(
-                ctx,
-                TopicErrorReason::UnknownTopic,
-                format!("Unknown topic '{topic}'"),
-                echo,
-            )
-            .await;
-            return false;
-        };
         let info = Arc::new(SubscriptionInfo {
             topic: topic.into(),
             params,
@@ -752,14 +740,7 @@ impl Subscriptions {
         let outcome = std::panic::AssertUnwindSafe(subscription.value.on_subscribe(&topic_ctx))
             .catch_unwind()
             .await;
-        match outcome {
-            Ok(HookOutcome(Ok(Some(frame)))) => send(ctx, frame).await,
-            Ok(HookOutcome(Ok(None))) => {}
-            Ok(HookOutcome(Err(error))) => {
-                tracing::error!(topic, %error, "#[on_subscribe] hook failed");
-            }
-            Err(_) => tracing::error!(topic, "#[on_subscribe] hook panicked"),
-        }
+        hook_done(ctx, topic, "#[on_subscribe]", outcome).await;
         true
     }
 
@@ -806,13 +787,21 @@ async fn run_unsubscribe_hook(ctx: &Context, subscription: &mut Subscription) {
     let outcome = std::panic::AssertUnwindSafe(subscription.value.on_unsubscribe(&topic_ctx))
         .catch_unwind()
         .await;
+    hook_done(ctx, topic_ctx.topic(), "#[on_unsubscribe]", outcome).await;
+}
+
+/// Sends what a topic hook returned, or logs its failure.
+async fn hook_done(
+    ctx: &Context,
+    topic: &str,
+    hook: &str,
+    outcome: Result<HookOutcome, Box<dyn std::any::Any + Send>>,
+) {
     match outcome {
         Ok(HookOutcome(Ok(Some(frame)))) => send(ctx, frame).await,
         Ok(HookOutcome(Ok(None))) => {}
-        Ok(HookOutcome(Err(error))) => {
-            tracing::error!(topic = topic_ctx.topic(), %error, "#[on_unsubscribe] hook failed");
-        }
-        Err(_) => tracing::error!(topic = topic_ctx.topic(), "#[on_unsubscribe] hook panicked"),
+        Ok(HookOutcome(Err(error))) => tracing::error!(topic, hook, %error, "topic hook failed"),
+        Err(_) => tracing::error!(topic, hook, "topic hook panicked"),
     }
 }
 

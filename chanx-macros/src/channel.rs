@@ -349,6 +349,38 @@ pub(crate) struct Model {
     presence_meta: Option<Hook>,
 }
 
+/// Parses the block under `attribute`: an inherent, non-generic impl
+/// block (`example` shows one). A block that does not parse is returned
+/// with the error; the other mistakes are pushed to `errors`.
+pub(crate) fn inherent_impl(
+    item: &TokenStream,
+    attribute: &str,
+    example: &str,
+    errors: &mut Errors,
+) -> Result<ItemImpl, TokenStream> {
+    let Ok(item_impl) = syn::parse2::<ItemImpl>(item.clone()) else {
+        let error = syn::Error::new(
+            Span::call_site(),
+            format!("{attribute} goes on an inherent impl block: {example}"),
+        );
+        let compile_error = error.to_compile_error();
+        return Err(quote!(#compile_error #item));
+    };
+    if let Some((path, _)) = &item_impl.trait_ {
+        errors.spanned(
+            path,
+            format!("{attribute} goes on an inherent impl block, not a trait impl"),
+        );
+    }
+    if !item_impl.generics.params.is_empty() {
+        errors.spanned(
+            &item_impl.generics,
+            format!("{attribute} blocks cannot be generic"),
+        );
+    }
+    Ok(item_impl)
+}
+
 /// Expands `#[channel]`; generated code names the runtime `default_crate`
 /// (`::chanx` or `::chanx_core`, by the macro's entry point) unless the
 /// attribute says `crate = "…"`.
@@ -358,30 +390,16 @@ pub(crate) fn expand(
     default_crate: &TokenStream,
 ) -> TokenStream {
     let mut errors = Errors::default();
-    let mut item_impl = match syn::parse2::<ItemImpl>(item.clone()) {
+    let mut item_impl = match inherent_impl(
+        &item,
+        "#[channel]",
+        "`#[channel] impl MyConsumer { … }`",
+        &mut errors,
+    ) {
         Ok(item_impl) => item_impl,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "#[channel] goes on an inherent impl block: `#[channel] impl MyConsumer { … }`",
-            );
-            let compile_error = error.to_compile_error();
-            return quote!(#compile_error #item);
-        }
+        Err(compile_error) => return compile_error,
     };
     let args = parse_channel_args(attr_tokens, &mut errors);
-    if let Some((path, _)) = &item_impl.trait_ {
-        errors.spanned(
-            path,
-            "#[channel] goes on an inherent impl block, not a trait impl",
-        );
-    }
-    if !item_impl.generics.params.is_empty() {
-        errors.spanned(
-            &item_impl.generics,
-            "#[channel] consumers cannot be generic",
-        );
-    }
     let model = collect(&mut item_impl, Block::Channel, &mut errors);
     if let Some(hook) = &model.presence_meta
         && args.presence.is_none()
@@ -541,38 +559,16 @@ pub(crate) fn collect(item_impl: &mut ItemImpl, block: Block, errors: &mut Error
 /// `#[authorize] async fn may(ctx: &TopicContext) -> bool`: no `self` (it
 /// runs before the subscription's value exists).
 fn check_authorize(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
-    let is_async = require_async(function, "authorize", errors);
-    if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first() {
-        errors.spanned(
-            receiver,
-            "an #[authorize] hook runs before the subscription exists, so it takes no `self`: `async fn authorize(ctx: &TopicContext) -> bool`",
-        );
-        return None;
-    }
-    let takes_ctx = match typed_args(function).len() {
-        0 => false,
-        1 => true,
-        _ => {
-            errors.spanned(
-                &function.sig.inputs,
-                "an #[authorize] hook takes `()` or `(ctx: &TopicContext)`",
-            );
-            return None;
-        }
-    };
-    if matches!(function.sig.output, ReturnType::Default) {
-        errors.spanned(
-            &function.sig.ident,
-            "an #[authorize] hook returns whether the subscription is allowed: `-> bool`",
-        );
-        return None;
-    }
-    let output = returned_type(function, errors)?;
-    is_async.then(|| Hook {
-        method: function.sig.ident.clone(),
-        takes_ctx,
-        output,
-    })
+    check_fn_hook(
+        function,
+        &FnHook {
+            what: "authorize",
+            no_self: "an #[authorize] hook runs before the subscription exists, so it takes no `self`: `async fn authorize(ctx: &TopicContext) -> bool`",
+            arguments: "an #[authorize] hook takes `()` or `(ctx: &TopicContext)`",
+            returns: "an #[authorize] hook returns whether the subscription is allowed: `-> bool`",
+        },
+        errors,
+    )
 }
 
 fn set_hook(slot: &mut Option<Hook>, hook: Hook, name: &str, errors: &mut Errors) {
@@ -723,38 +719,53 @@ fn check_handler(
     })
 }
 
-fn check_on_connect(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
-    let is_async = require_async(function, "on_connect", errors);
+/// The words of an associated-function hook's errors.
+struct FnHook {
+    what: &'static str,
+    no_self: &'static str,
+    arguments: &'static str,
+    returns: &'static str,
+}
+
+/// A hook that is an associated function (no `self`), taking `()` or
+/// `(ctx: &…)` and returning something: `#[on_connect]`, `#[authorize]`.
+fn check_fn_hook(function: &ImplItemFn, hook: &FnHook, errors: &mut Errors) -> Option<Hook> {
+    let is_async = require_async(function, hook.what, errors);
     if let Some(FnArg::Receiver(receiver)) = function.sig.inputs.first() {
-        errors.spanned(
-            receiver,
-            "an #[on_connect] hook builds the consumer, so it takes no `self`: `async fn new(ctx: &Context) -> Self`",
-        );
+        errors.spanned(receiver, hook.no_self);
         return None;
     }
     let takes_ctx = match typed_args(function).len() {
         0 => false,
         1 => true,
         _ => {
-            errors.spanned(
-                &function.sig.inputs,
-                "an #[on_connect] hook takes `()` or `(ctx: &Context)`",
-            );
+            errors.spanned(&function.sig.inputs, hook.arguments);
             return None;
         }
     };
     if matches!(function.sig.output, ReturnType::Default) {
-        errors.spanned(
-            &function.sig.ident,
-            "an #[on_connect] hook returns `Self` or `Result<Self, impl Into<Reject>>`",
-        );
+        errors.spanned(&function.sig.ident, hook.returns);
         return None;
     }
+    let output = returned_type(function, errors)?;
     is_async.then(|| Hook {
         method: function.sig.ident.clone(),
         takes_ctx,
-        output: syn::parse_quote!(()),
+        output,
     })
+}
+
+fn check_on_connect(function: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
+    check_fn_hook(
+        function,
+        &FnHook {
+            what: "on_connect",
+            no_self: "an #[on_connect] hook builds the consumer, so it takes no `self`: `async fn new(ctx: &Context) -> Self`",
+            arguments: "an #[on_connect] hook takes `()` or `(ctx: &Context)`",
+            returns: "an #[on_connect] hook returns `Self` or `Result<Self, impl Into<Reject>>`",
+        },
+        errors,
+    )
 }
 
 /// A hook that is a method: `#[post_authentication]` or `#[build_groups]`,

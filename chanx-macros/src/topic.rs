@@ -9,7 +9,8 @@ use syn::{ItemImpl, LitStr, Type};
 
 use crate::attr::{self, Errors, Once};
 use crate::channel::{
-    Block, Model, Shared, collect, decamelize, lit_list, parse_type_list, shared, type_name,
+    Block, Model, Shared, collect, decamelize, inherent_impl, lit_list, parse_type_list, shared,
+    type_name,
 };
 
 const TOPIC_KEYS: &[&str] = &["pattern", "name", "description", "tags", "sends", "crate"];
@@ -119,16 +120,14 @@ pub(crate) fn expand(
     default_crate: &TokenStream,
 ) -> TokenStream {
     let mut errors = Errors::default();
-    let mut item_impl = match syn::parse2::<ItemImpl>(item.clone()) {
+    let mut item_impl = match inherent_impl(
+        &item,
+        "#[topic]",
+        "`#[topic(pattern = \"discussion:{pk}\")] impl DiscussionTopic { … }`",
+        &mut errors,
+    ) {
         Ok(item_impl) => item_impl,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "#[topic] goes on an inherent impl block: `#[topic(pattern = \"discussion:{pk}\")] impl DiscussionTopic { … }`",
-            );
-            let compile_error = error.to_compile_error();
-            return quote!(#compile_error #item);
-        }
+        Err(compile_error) => return compile_error,
     };
     let args = parse_topic_args(attr_tokens, &mut errors);
     if args.pattern.is_none() && errors.is_empty() {
@@ -136,15 +135,6 @@ pub(crate) fn expand(
             Span::call_site(),
             "#[topic] needs the topics it serves: `#[topic(pattern = \"discussion:{pk}\")]`",
         ));
-    }
-    if let Some((path, _)) = &item_impl.trait_ {
-        errors.spanned(
-            path,
-            "#[topic] goes on an inherent impl block, not a trait impl",
-        );
-    }
-    if !item_impl.generics.params.is_empty() {
-        errors.spanned(&item_impl.generics, "#[topic] types cannot be generic");
     }
     let model = collect(&mut item_impl, Block::Topic, &mut errors);
     let rendered = if errors.is_empty() {

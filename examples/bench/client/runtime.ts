@@ -87,6 +87,33 @@ type Handler<T> = (message: T) => void;
 /** The reply types of the message with action `A`, errors excluded. */
 export type ReplyTo<Replies, A> = A extends keyof Replies ? Exclude<Replies[A], { action: "error" }> : never;
 
+/** Handlers by action, and for every frame: what `on` and `onAny` register. */
+class Listeners<Receive extends { [A in keyof Receive]: Frame }> {
+  private readonly byAction = new Map<string, Set<Handler<never>>>();
+  private readonly any = new Set<Handler<Receive[keyof Receive]>>();
+
+  on<A extends keyof Receive & string>(action: A, handler: Handler<Receive[A]>): () => void {
+    let set = this.byAction.get(action);
+    if (!set) {
+      set = new Set();
+      this.byAction.set(action, set);
+    }
+    set.add(handler as Handler<never>);
+    return () => set.delete(handler as Handler<never>);
+  }
+
+  onAny(handler: Handler<Receive[keyof Receive]>): () => void {
+    this.any.add(handler);
+    return () => this.any.delete(handler);
+  }
+
+  emit(frame: Frame): void {
+    const typed = frame as Receive[keyof Receive];
+    for (const handler of this.byAction.get(frame.action) ?? []) (handler as Handler<Receive[keyof Receive]>)(typed);
+    for (const handler of this.any) handler(typed);
+  }
+}
+
 /**
  * A typed connection to one channel. `Send` is what the client may send,
  * `Receive` what the server sends (by action), `Replies` the replies to
@@ -95,8 +122,7 @@ export type ReplyTo<Replies, A> = A extends keyof Replies ? Exclude<Replies[A], 
 export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Receive]: Frame }, Replies> {
   /** Resolves when the connection has ended. */
   readonly closed: Promise<CloseInfo>;
-  private readonly handlers = new Map<string, Set<Handler<never>>>();
-  private readonly anyHandlers = new Set<Handler<Receive[keyof Receive]>>();
+  private readonly listeners = new Listeners<Receive>();
   private readonly pending = new Map<string, { resolve: (frame: Frame) => void; reject: (error: Error) => void; timer: ReturnType<typeof setTimeout> }>();
   private readonly topicHandlers = new Map<string, Set<Handler<Frame>>>();
   private nextRef = 0;
@@ -210,19 +236,12 @@ export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Recei
 
   /** Calls `handler` with every frame of `action` that is not a reply to a request. Returns a function that removes it. */
   on<A extends keyof Receive & string>(action: A, handler: Handler<Receive[A]>): () => void {
-    let set = this.handlers.get(action);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(action, set);
-    }
-    set.add(handler as Handler<never>);
-    return () => set.delete(handler as Handler<never>);
+    return this.listeners.on(action, handler);
   }
 
   /** Calls `handler` with every frame that is not a reply to a request. */
   onAny(handler: Handler<Receive[keyof Receive]>): () => void {
-    this.anyHandlers.add(handler);
-    return () => this.anyHandlers.delete(handler);
+    return this.listeners.onAny(handler);
   }
 
   /** Resolves with the `authentication` frame's payload when it reports success (200); rejects with it (as a `ServerError`) otherwise. */
@@ -282,9 +301,7 @@ export class ChanxClient<Send extends Frame, Receive extends { [A in keyof Recei
       for (const handler of topicHandlers) handler(frame);
       return;
     }
-    const typed = frame as Receive[keyof Receive];
-    for (const handler of this.handlers.get(frame.action) ?? []) (handler as Handler<Receive[keyof Receive]>)(typed);
-    for (const handler of this.anyHandlers) handler(typed);
+    this.listeners.emit(frame);
   }
 }
 
@@ -309,16 +326,11 @@ export function topicName(pattern: string, params: Record<string, string>): stri
  * topic, and the server's frames for it reach this handle only.
  */
 export class Topic<Send extends Frame, Receive extends { [A in keyof Receive]: Frame }, Replies> {
-  private readonly handlers = new Map<string, Set<Handler<never>>>();
-  private readonly anyHandlers = new Set<Handler<Receive[keyof Receive]>>();
+  private readonly listeners = new Listeners<Receive>();
   private readonly unregister: () => void;
 
   constructor(readonly connection: TopicConnection, readonly topic: string) {
-    this.unregister = connection.onTopic(topic, (frame) => {
-      const typed = frame as Receive[keyof Receive];
-      for (const handler of this.handlers.get(frame.action) ?? []) (handler as Handler<Receive[keyof Receive]>)(typed);
-      for (const handler of this.anyHandlers) handler(typed);
-    });
+    this.unregister = connection.onTopic(topic, (frame) => this.listeners.emit(frame));
   }
 
   /** Subscribes; resolves with `subscribed`, rejects with a `ServerError` whose payload has the `reason` (`unknown_topic`, `unauthorized`, …). */
@@ -343,19 +355,12 @@ export class Topic<Send extends Frame, Receive extends { [A in keyof Receive]: F
 
   /** Calls `handler` with every frame of `action` pushed to this topic. Returns a function that removes it. */
   on<A extends keyof Receive & string>(action: A, handler: Handler<Receive[A]>): () => void {
-    let set = this.handlers.get(action);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(action, set);
-    }
-    set.add(handler as Handler<never>);
-    return () => set.delete(handler as Handler<never>);
+    return this.listeners.on(action, handler);
   }
 
   /** Calls `handler` with every frame pushed to this topic. */
   onAny(handler: Handler<Receive[keyof Receive]>): () => void {
-    this.anyHandlers.add(handler);
-    return () => this.anyHandlers.delete(handler);
+    return this.listeners.onAny(handler);
   }
 
   /** Stops routing this topic's frames to this handle (it does not unsubscribe). */

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chanx::Message;
+use chanx::presence::{PresenceDiff, PresenceState};
 use chanx_client::{Client, ClientError, Incoming, Reconnect};
 use chanx_example_chat::{ChatMessage, JoinedRoom, NewChatMessage};
 use clap::{Arg, ArgAction, Command};
@@ -25,6 +26,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 enum RoomEvent {
     Chat(ChatMessage),
     Joined(JoinedRoom),
+    Present(PresenceState),
+    Changed(PresenceDiff),
 }
 
 fn cli() -> Command {
@@ -133,6 +136,18 @@ async fn main() -> ExitCode {
         match event {
             Ok(Incoming::Message(RoomEvent::Joined(joined))) => {
                 say(&format!("* joined {}", joined.room))
+            }
+            Ok(Incoming::Message(RoomEvent::Present(present))) => {
+                let users: Vec<&str> = present.0.keys().map(String::as_str).collect();
+                say(&format!("* here: {}", users.join(", ")));
+            }
+            Ok(Incoming::Message(RoomEvent::Changed(diff))) => {
+                for user in diff.joins.keys() {
+                    say(&format!("* {user} is here"));
+                }
+                for user in diff.leaves.keys() {
+                    say(&format!("* {user} left"));
+                }
             }
             Ok(Incoming::Message(RoomEvent::Chat(chat))) => {
                 say(&format!(

@@ -42,6 +42,9 @@ async fn typed_lines_reach_the_room_and_the_room_is_printed() {
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     assert_eq!(line(&mut stdout).await, "* joined lobby");
+    // Who is in the room (bob), then alice's own arrival.
+    assert_eq!(line(&mut stdout).await, "* here: bob");
+    assert_eq!(line(&mut stdout).await, "* alice is here");
 
     stdin.write_all(b"hello from the terminal\n").await.unwrap();
     // Bob's joined_room came first; skip to the chat.
@@ -49,7 +52,7 @@ async fn typed_lines_reach_the_room_and_the_room_is_printed() {
         match bob_hears.next().await.unwrap() {
             Ok(Incoming::Message(message)) => break message,
             Ok(other) => panic!("{other:?}"),
-            Err(_) => {} // bob's own joined_room is not a ChatMessage
+            Err(_) => {} // joined_room and presence frames are not ChatMessages
         }
     };
     assert_eq!(
