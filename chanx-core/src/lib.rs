@@ -24,6 +24,7 @@ pub mod http;
 pub mod layer;
 pub mod message;
 pub mod messages;
+pub mod metrics;
 pub mod playground;
 pub mod presence;
 pub mod protocol;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -22,6 +22,7 @@ use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
 use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
+use crate::metrics::ChannelMetrics;
 use crate::playground::Playground;
 use crate::settings::{Effective, Settings};
 
@@ -297,7 +298,13 @@ impl Router {
     /// already added (the message names both). These are programming
     /// errors, reported when the router is built.
     pub fn route<C: Consumer>(self, path: &str) -> Self {
-        self.add_ws(path, Arc::new(ConsumerRunner::<C>(PhantomData)))
+        self.add_ws(
+            path,
+            Arc::new(ConsumerRunner::<C> {
+                consumer: PhantomData,
+                metrics: OnceLock::new(),
+            }),
+        )
     }
 
     fn add_ws(mut self, path: &str, runner: Arc<dyn Runner>) -> Self {
@@ -509,6 +516,43 @@ impl Router {
     /// ```
     pub fn with_playground(self) -> Self {
         self.with_playground_at("/playground")
+    }
+
+    /// Installs the [`metrics`](crate::metrics) Prometheus recorder
+    /// (`metrics-exporter-prometheus`, once per process) and serves it at
+    /// `GET /metrics` in Prometheus's text format, on the app's own port.
+    /// The page says how busy the server is: expose it to your monitoring,
+    /// not to the internet (serve it from a router behind a private
+    /// listener, or filter the path at the proxy).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), chanx_core::metrics::PrometheusError> {
+    /// let app = chanx_core::Router::new().with_prometheus()?;
+    /// # let _ = app;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PrometheusError::RecorderTaken`](crate::metrics::PrometheusError::RecorderTaken)
+    /// when another recorder is installed in this process.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn with_prometheus(self) -> Result<Self, crate::metrics::PrometheusError> {
+        let handle = crate::metrics::prometheus::handle()?;
+        Ok(self.http(http::Method::GET, "/metrics", move |_request| {
+            let handle = handle.clone();
+            async move {
+                // Histograms are drained into their buckets on a scrape.
+                handle.run_upkeep();
+                crate::http::HttpResponse::bytes(
+                    http::StatusCode::OK,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    handle.render(),
+                )
+            }
+        }))
     }
 
     /// [`Router::with_playground`] at `path` (its assets under
@@ -968,13 +1012,21 @@ trait Runner: Send + Sync + 'static {
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
 }
 
-struct ConsumerRunner<C>(PhantomData<fn() -> C>);
+struct ConsumerRunner<C> {
+    consumer: PhantomData<fn() -> C>,
+    /// The channel's metric handles, registered with its first connection.
+    metrics: OnceLock<Arc<ChannelMetrics>>,
+}
 
 impl<C: Consumer> Runner for ConsumerRunner<C> {
     fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()> {
+        let metrics = Arc::clone(
+            self.metrics
+                .get_or_init(|| Arc::new(ChannelMetrics::new(C::CHANNEL))),
+        );
         Box::pin(async move {
             tracing::debug!("connected");
-            let end = connection::run::<C>(socket, params).await;
+            let end = connection::run::<C>(socket, params, metrics).await;
             tracing::debug!(?end, "disconnected");
         })
     }

@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub(crate) use limits::{FanoutBudget, MessageLimiter, Verdict};
 
@@ -35,6 +36,7 @@ use crate::consumer::{Consumer, GroupsOutcome, Outcome};
 use crate::context::{ConnectionId, Context, RequestInfo};
 use crate::layer::{ChannelName, GroupName, Inbox, Layer, LayerMessage, MessageKind};
 use crate::message::encode;
+use crate::metrics::ChannelMetrics;
 use crate::protocol;
 use crate::settings::{Effective, Settings};
 use crate::topic::{Routed, Subscriptions};
@@ -162,17 +164,27 @@ pub(crate) const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Runs one connection of consumer `C` to its end.
-pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParams) -> EndReason {
+pub(crate) async fn run<C: Consumer>(
+    socket: Socket,
+    mut params: ConnectionParams,
+    metrics: Arc<ChannelMetrics>,
+) -> EndReason {
+    crate::metrics::connection_opened();
     let config = Arc::clone(&params.config);
     let Socket {
         read: read_half,
         write: write_half,
         initial,
     } = socket;
-    let outbox = Arc::new(match &write_half {
-        Sink::Tcp(socket) => Outbox::with_socket(config.outbound_queue_bytes, Arc::clone(socket)),
-        Sink::Io(_) => Outbox::new(config.outbound_queue_bytes),
-    });
+    let outbox = Arc::new(
+        match &write_half {
+            Sink::Tcp(socket) => {
+                Outbox::with_socket(config.outbound_queue_bytes, Arc::clone(socket))
+            }
+            Sink::Io(_) => Outbox::new(config.outbound_queue_bytes),
+        }
+        .counted(Arc::clone(&metrics)),
+    );
     let writer_failed = CancellationToken::new();
     let writer = tokio::spawn(write_loop(
         write_half,
@@ -227,7 +239,7 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
 
     let mut hosted: Option<Hosted<C>> = None;
     let end = tokio::select! {
-        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params, &effective, &mut hosted) => end,
+        end = drive::<C>(&ctx, &mut reader, &mut inbox, &params, &effective, &mut hosted, &metrics) => end,
         // The writer is gone (dead peer, write timeout): stop reading too,
         // even in the middle of a handler.
         () = writer_failed.cancelled() => EndReason::Transport,
@@ -275,6 +287,7 @@ pub(crate) async fn run<C: Consumer>(socket: Socket, mut params: ConnectionParam
             (code, Utf8Bytes::from_static(reason))
         }),
     };
+    crate::metrics::connection_closed(code.into(), end == EndReason::TooSlow);
     outbox.push_close(code, reason);
     drop(ctx);
     // While the writer drains, read (and drop) what the client still sends
@@ -460,6 +473,7 @@ struct Hosted<C> {
     /// The topic of a standalone route, for frames without one.
     default_topic: Option<Box<str>>,
     max_subscriptions: usize,
+    metrics: Arc<ChannelMetrics>,
 }
 
 async fn drive<C: Consumer>(
@@ -469,6 +483,7 @@ async fn drive<C: Consumer>(
     params: &ConnectionParams,
     effective: &Effective,
     hosted: &mut Option<Hosted<C>>,
+    metrics: &Arc<ChannelMetrics>,
 ) -> EndReason {
     let consumer = match establish::<C>(ctx, params, effective).await {
         Ok(consumer) => consumer,
@@ -480,6 +495,7 @@ async fn drive<C: Consumer>(
         topics: Subscriptions::default(),
         default_topic: None,
         max_subscriptions: config.max_subscriptions,
+        metrics: Arc::clone(metrics),
     });
     if let Some(meta) = C::CHANNEL.default_topic {
         let topic = match crate::topic::fill_pattern(meta.pattern, |name| ctx.param(name)) {
@@ -587,6 +603,7 @@ async fn drive<C: Consumer>(
         match state.verdict(reader.last_frames()) {
             Verdict::Allow => {}
             Verdict::Refuse => {
+                crate::metrics::rejected("rate_limited");
                 // Never waits: a flooding client that does not read must not
                 // stall the loop that is about to close it.
                 let frame =
@@ -598,11 +615,14 @@ async fn drive<C: Consumer>(
         }
         let end = match frame {
             Incoming::Text(text) => {
+                metrics.received(text.len());
                 let work = handle_text(consumer, ctx, &text);
                 tokio::pin!(work);
                 while_reading(work, ctx, reader, &mut state, &mut timer).await
             }
-            Incoming::Binary(_) => {
+            Incoming::Binary(bytes) => {
+                metrics.received(bytes.len());
+                crate::metrics::rejected("json_invalid");
                 // Like Chanx: an error frame, and no `complete` (the frame
                 // never reached a handler's validation).
                 send(ctx, FrameError::binary_frame().to_frame(&[])).await;
@@ -877,6 +897,7 @@ async fn handle_text<C: Consumer>(hosted: &mut Hosted<C>, ctx: &Context, text: &
             // Not followed by `complete`, as in Chanx: the frame never
             // reached a handler's validation.
             tracing::debug!(kind = error.kind(), "rejected frame");
+            crate::metrics::rejected(error.kind());
             send(
                 ctx,
                 rejection(&error, C::CHANNEL.client_actions(), Echo::NONE),
@@ -892,7 +913,16 @@ async fn handle_text<C: Consumer>(hosted: &mut Hosted<C>, ctx: &Context, text: &
         .as_deref()
         .or(hosted.default_topic.as_deref());
     let Some(topic) = topic else {
-        let outcome = guarded(hosted.consumer.dispatch(ctx, &envelope)).await;
+        let span = tracing::debug_span!(
+            "message",
+            channel = C::CHANNEL.name,
+            action = &*envelope.action
+        );
+        let started = Instant::now();
+        let outcome = guarded(hosted.consumer.dispatch(ctx, &envelope))
+            .instrument(span)
+            .await;
+        hosted.metrics.handled(&envelope.action, started.elapsed());
         let answer = response(
             outcome,
             &envelope,
@@ -946,6 +976,7 @@ fn response<'e>(
                 kind = error.kind(),
                 "invalid payload"
             );
+            crate::metrics::rejected(error.kind());
             Some(rejection(&error, actions, echo))
         }
         Outcome::Denied(denied) => {
@@ -954,9 +985,11 @@ fn response<'e>(
                 status = denied.status(),
                 "permission denied"
             );
+            crate::metrics::rejected("permission_denied");
             Some(protocol::denied(denied.status(), denied.detail(), echo))
         }
         Outcome::Unknown => {
+            crate::metrics::rejected("union_tag_invalid");
             let error = FrameError::UnknownAction {
                 tag: envelope.action.to_string(),
             };

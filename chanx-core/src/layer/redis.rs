@@ -286,6 +286,7 @@ impl Inner {
         };
         if let Err(error) = &result {
             self.publish_failures.fetch_add(1, Ordering::Relaxed);
+            ::metrics::counter!(crate::metrics::LAYER_PUBLISH_FAILURES).increment(1);
             tracing::warn!(%error, "a publish to Redis failed; other processes did not get the message");
         }
         result
@@ -506,6 +507,10 @@ async fn subscriber(
         let mut subscribed: HashSet<GroupName> = groups.into_iter().collect();
         if let Some(strong) = inner.upgrade() {
             strong.connected.store(true, Ordering::Release);
+        }
+        if ready.is_none() {
+            // Not the first subscription: it came back after a loss.
+            ::metrics::counter!(crate::metrics::REDIS_RECONNECTS).increment(1);
         }
         if failures > 0 {
             tracing::info!(

@@ -86,6 +86,8 @@ pub(crate) struct Outbox {
     /// when someone listens).
     waiting: AtomicUsize,
     budget: usize,
+    /// Where accepted text frames are counted.
+    metrics: Option<Arc<crate::metrics::ChannelMetrics>>,
 }
 
 #[derive(Debug, Default)]
@@ -125,7 +127,14 @@ impl Outbox {
             space: Notify::new(),
             waiting: AtomicUsize::new(0),
             budget: budget.max(1),
+            metrics: None,
         }
+    }
+
+    /// Counts every text frame this outbox accepts in `metrics`.
+    pub(crate) fn counted(mut self, metrics: Arc<crate::metrics::ChannelMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// An outbox that may write at once to `socket`, which the writer task
@@ -205,6 +214,9 @@ impl Outbox {
         }
         if state.bytes > 0 && state.bytes + cost > self.budget {
             return Err((PushError::Full, frame));
+        }
+        if let (Some(metrics), Outbound::Text(text)) = (&self.metrics, &frame) {
+            metrics.sent(text.len());
         }
         let frame = if at_once && state.frames.is_empty() && !state.writing && state.pong.is_none()
         {
