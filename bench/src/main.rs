@@ -465,23 +465,24 @@ impl Drop for RedisProcess {
 }
 
 fn row(name: &str, unit: &str, chanx: f64, baseline: Option<f64>) {
-    row_with(name, unit, chanx, baseline, None);
-}
-
-/// A table row; with `before` (another chanx build measured in the same
-/// rounds), two more columns: its figure and chanx / before.
-fn row_with(name: &str, unit: &str, chanx: f64, baseline: Option<f64>, before: Option<f64>) {
     let baseline_cells = match baseline {
         Some(baseline) => format!("{baseline:.1} | {}", ratio(chanx, baseline)),
         None => "— | —".to_owned(),
     };
-    match before {
-        Some(before) => println!(
-            "| {name} | {unit} | {chanx:.1} | {baseline_cells} | {before:.1} | {} |",
-            ratio(chanx, before)
-        ),
-        None => println!("| {name} | {unit} | {chanx:.1} | {baseline_cells} |"),
+    println!("| {name} | {unit} | {chanx:.1} | {baseline_cells} |");
+}
+
+/// A table row: chanx's figure (first of `values`), then each compared
+/// server's figure and chanx / it.
+fn columns(name: &str, unit: &str, values: &[f64]) {
+    let Some((&chanx, others)) = values.split_first() else {
+        return;
+    };
+    let mut line = format!("| {name} | {unit} | {chanx:.1} |");
+    for &other in others {
+        line.push_str(&format!(" {other:.1} | {} |", ratio(chanx, other)));
     }
+    println!("{line}");
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -699,30 +700,52 @@ async fn main() -> Result<(), Error> {
     );
 
     let chanx = ServerProcess::spawn(&chanx_bin, &[])?;
-    let baseline = ServerProcess::spawn(&baseline_bin, &[])?;
-    // Another chanx build (say, the commit before a change), measured in the
-    // same rounds: `--before PATH` or CHANX_BENCH_BEFORE.
+    // The servers chanx is compared with, in this order: the tuned
+    // hand-written floor, the same protocol by hand on axum (when built:
+    // `scripts/bench` builds it), and another chanx build (`--before PATH`
+    // or CHANX_BENCH_BEFORE, say the commit before a change).
+    let mut others: Vec<(String, ServerProcess)> = vec![(
+        "baseline".to_owned(),
+        ServerProcess::spawn(&baseline_bin, &[])?,
+    )];
+    let axum_bin = arg_string("--axum")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var("CHANX_BENCH_AXUM").ok().map(PathBuf::from))
+        .or_else(|| binary("axum-baseline").ok().filter(|path| path.exists()));
+    if let Some(path) = &axum_bin {
+        others.push(("axum".to_owned(), ServerProcess::spawn(path, &[])?));
+    }
     let before_bin = arg_string("--before").or_else(|| std::env::var("CHANX_BENCH_BEFORE").ok());
-    let before = match &before_bin {
-        Some(path) => Some(ServerProcess::spawn(Path::new(path), &[])?),
-        None => None,
-    };
+    if let Some(path) = &before_bin {
+        others.push((
+            "before".to_owned(),
+            ServerProcess::spawn(Path::new(path), &[])?,
+        ));
+    }
 
     println!();
     println!("figures are medians of {} alternating rounds", plan.rounds);
+    if let Some(path) = &axum_bin {
+        println!("\"axum\" is {}", path.display());
+    }
     if let Some(path) = &before_bin {
         println!("\"before\" is {path}");
     }
     println!();
-    if before.is_some() {
-        println!(
-            "| scenario | figure | chanx | baseline | chanx / baseline | before | chanx / before |"
-        );
-        println!("|---|---|---:|---:|---:|---:|---:|");
-    } else {
-        println!("| scenario | figure | chanx | baseline | chanx / baseline |");
-        println!("|---|---|---:|---:|---:|");
+    let mut header = "| scenario | figure | chanx |".to_owned();
+    let mut rule = "|---|---|---:|".to_owned();
+    for (label, _) in &others {
+        header.push_str(&format!(" {label} | chanx / {label} |"));
+        rule.push_str("---:|---:|");
     }
+    println!("{header}");
+    println!("{rule}");
+    let figures: [(&str, fn(&Figures) -> f64); 4] = [
+        ("", |f| f.rate),
+        ("p50", |f| f.p50_us),
+        ("p99", |f| f.p99_us),
+        ("cpu", |f| f.cpu_us_per_message),
+    ];
     for (name, connections, per_connection) in [
         ("echo, 1 connection", 1, plan.echo_single),
         (
@@ -737,103 +760,51 @@ async fn main() -> Result<(), Error> {
             format!("echo, {connections} connections")
         };
         // Rounds alternate the servers, so drift on the machine hits all.
-        let (mut cs, mut bs, mut os) = (Vec::new(), Vec::new(), Vec::new());
+        let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); others.len() + 1];
         for _ in 0..plan.rounds {
-            cs.push(echo(&chanx, connections, per_connection).await?);
-            bs.push(echo(&baseline, connections, per_connection).await?);
-            if let Some(before) = &before {
-                os.push(echo(before, connections, per_connection).await?);
+            runs[0].push(echo(&chanx, connections, per_connection).await?);
+            for (index, (_, server)) in others.iter().enumerate() {
+                runs[index + 1].push(echo(server, connections, per_connection).await?);
             }
         }
-        let (c, b) = (median(&cs), median(&bs));
-        let o = (!os.is_empty()).then(|| median(&os));
-        row_with(
-            &name,
+        let medians: Vec<Figures> = runs.iter().map(|runs| median(runs)).collect();
+        for ((_, value), unit) in figures.iter().zip([
             "messages/s",
-            c.rate,
-            Some(b.rate),
-            o.as_ref().map(|o| o.rate),
-        );
-        row_with(
-            &name,
             "p50 latency (µs)",
-            c.p50_us,
-            Some(b.p50_us),
-            o.as_ref().map(|o| o.p50_us),
-        );
-        row_with(
-            &name,
             "p99 latency (µs)",
-            c.p99_us,
-            Some(b.p99_us),
-            o.as_ref().map(|o| o.p99_us),
-        );
-        row_with(
-            &name,
             "server CPU (µs/message)",
-            c.cpu_us_per_message,
-            Some(b.cpu_us_per_message),
-            o.as_ref().map(|o| o.cpu_us_per_message),
-        );
+        ]) {
+            columns(&name, unit, &medians.iter().map(value).collect::<Vec<_>>());
+        }
     }
 
     let name = format!("fan-out, {} clients", plan.fanout_clients);
-    let (mut cs, mut bs, mut os) = (Vec::new(), Vec::new(), Vec::new());
+    let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); others.len() + 1];
     for _ in 0..plan.rounds {
-        cs.push(fanout(&[&chanx], plan.fanout_clients, plan.fanout_messages).await?);
-        bs.push(fanout(&[&baseline], plan.fanout_clients, plan.fanout_messages).await?);
-        if let Some(before) = &before {
-            os.push(fanout(&[before], plan.fanout_clients, plan.fanout_messages).await?);
+        runs[0].push(fanout(&[&chanx], plan.fanout_clients, plan.fanout_messages).await?);
+        for (index, (_, server)) in others.iter().enumerate() {
+            runs[index + 1]
+                .push(fanout(&[server], plan.fanout_clients, plan.fanout_messages).await?);
         }
     }
-    let (c, b) = (median(&cs), median(&bs));
-    let o = (!os.is_empty()).then(|| median(&os));
-    row_with(
-        &name,
+    let medians: Vec<Figures> = runs.iter().map(|runs| median(runs)).collect();
+    for ((_, value), unit) in figures.iter().zip([
         "deliveries/s",
-        c.rate,
-        Some(b.rate),
-        o.as_ref().map(|o| o.rate),
-    );
-    row_with(
-        &name,
         "p50 broadcast→all (µs)",
-        c.p50_us,
-        Some(b.p50_us),
-        o.as_ref().map(|o| o.p50_us),
-    );
-    row_with(
-        &name,
         "p99 broadcast→all (µs)",
-        c.p99_us,
-        Some(b.p99_us),
-        o.as_ref().map(|o| o.p99_us),
-    );
-    row_with(
-        &name,
         "server CPU (µs/delivery)",
-        c.cpu_us_per_message,
-        Some(b.cpu_us_per_message),
-        o.as_ref().map(|o| o.cpu_us_per_message),
-    );
+    ]) {
+        columns(&name, unit, &medians.iter().map(value).collect::<Vec<_>>());
+    }
 
     let name = format!("idle, {} connections", plan.idle_connections);
-    let c = idle_memory(&chanx, plan.idle_connections).await?;
-    let b = idle_memory(&baseline, plan.idle_connections).await?;
-    let o = match &before {
-        Some(before) => Some(idle_memory(before, plan.idle_connections).await? / 1024.0),
-        None => None,
-    };
-    row_with(
-        &name,
-        "server RSS per connection (KiB)",
-        c / 1024.0,
-        Some(b / 1024.0),
-        o,
-    );
+    let mut idle = vec![idle_memory(&chanx, plan.idle_connections).await? / 1024.0];
+    for (_, server) in &others {
+        idle.push(idle_memory(server, plan.idle_connections).await? / 1024.0);
+    }
+    columns(&name, "server RSS per connection (KiB)", &idle);
     drop(chanx);
-    drop(baseline);
-    drop(before);
+    drop(others);
 
     match RedisProcess::start() {
         Ok(redis) => {
