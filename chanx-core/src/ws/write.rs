@@ -174,16 +174,52 @@ enum Segment<'a> {
     Body(&'a [u8]),
 }
 
+/// What writing one small frame at once achieved.
+enum SmallWrite {
+    /// All of it is on the socket.
+    Done,
+    /// The encoded bytes the socket did not take yet.
+    Rest(Vec<u8>),
+    /// Not a small frame, or not a TCP socket: the general path writes it.
+    NotTried,
+}
+
+/// Encodes a small text frame on the stack and writes what the TCP socket
+/// takes at once.
+fn small_now(sink: &Sink, text: &[u8]) -> io::Result<SmallWrite> {
+    let Sink::Tcp(socket) = sink else {
+        return Ok(SmallWrite::NotTried);
+    };
+    let mut buffer = [0u8; SMALL_FRAME];
+    let Some(len) = small_frame(&mut buffer, OP_TEXT, text) else {
+        return Ok(SmallWrite::NotTried);
+    };
+    let written = match (**socket).as_ref().try_write(&buffer[..len]) {
+        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+        Ok(written) => written,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(error) => return Err(error),
+    };
+    Ok(if written == len {
+        SmallWrite::Done
+    } else {
+        SmallWrite::Rest(buffer[written..len].to_vec())
+    })
+}
+
 /// Encodes and writes one batch.
 async fn write_batch(sink: &mut Sink, pong: Option<Bytes>, batch: &[Outbound]) -> io::Result<()> {
     if pong.is_none()
         && let [Outbound::Text(text)] = batch
     {
         // The common case under fan-out and echo: one small frame, one
-        // write, no allocation.
-        let mut buffer = [0u8; SMALL_FRAME];
-        if let Some(len) = small_frame(&mut buffer, OP_TEXT, text.as_bytes()) {
-            return sink.write_parts(&[&buffer[..len]]).await;
+        // write, no allocation. Encoded and written by a plain function, so
+        // the writer's future (held for the connection's whole life) does
+        // not carry the encoding buffer.
+        match small_now(sink, text.as_bytes())? {
+            SmallWrite::Done => return Ok(()),
+            SmallWrite::Rest(rest) => return sink.write_parts(&[&rest]).await,
+            SmallWrite::NotTried => {}
         }
     }
     let mut head = Vec::with_capacity(estimate(pong.as_ref(), batch));
