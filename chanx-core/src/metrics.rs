@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | `chanx_connections_active` | gauge | | WebSocket connections open now |
 //! | `chanx_connections_total` | counter | | WebSocket connections accepted |
-//! | `chanx_connections_closed_total` | counter | `code` | connections ended, by the close code the server sent or answered |
+//! | `chanx_connections_closed_total` | counter | `code` | connections ended, by the close code the server sent or answered (`application` for a 3000–4999 code the client chose) |
 //! | `chanx_frames_received_total` | counter | `channel` | data frames (messages) received |
 //! | `chanx_frames_sent_total` | counter | `channel` | text frames queued or written to clients |
 //! | `chanx_bytes_received_total` | counter | | payload bytes of the messages received |
@@ -115,10 +115,17 @@ pub(crate) fn connection_opened() {
     ::metrics::counter!(CONNECTIONS_TOTAL).increment(1);
 }
 
-/// A connection ended with close code `code`.
-pub(crate) fn connection_closed(code: u16, slow: bool) {
+/// A connection ended with close code `code`. A code the client chose in
+/// the application range (3000–4999) is counted as `application`, so a
+/// client cannot mint series.
+pub(crate) fn connection_closed(code: u16, by_client: bool, slow: bool) {
     ::metrics::gauge!(CONNECTIONS_ACTIVE).decrement(1.0);
-    ::metrics::counter!(CONNECTIONS_CLOSED, "code" => code.to_string()).increment(1);
+    let label = if by_client && code >= 3000 {
+        "application".to_owned()
+    } else {
+        code.to_string()
+    };
+    ::metrics::counter!(CONNECTIONS_CLOSED, "code" => label).increment(1);
     if slow {
         ::metrics::counter!(SLOW_CONSUMER_CLOSES).increment(1);
     }

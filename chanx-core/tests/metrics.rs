@@ -105,6 +105,11 @@ async fn the_counters_move_as_a_client_talks() {
     ));
 
     client.disconnect().await.unwrap();
+    // A code a client chooses in the application range is one series.
+    for code in [4123, 3999] {
+        let other = server.connect("/ws").await.unwrap();
+        other.disconnect_with(code).await.unwrap();
+    }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let after = scrape(&server).await;
@@ -114,6 +119,12 @@ async fn the_counters_move_as_a_client_talks() {
                 Some(1.0),
                 "{after}"
             );
+            assert_eq!(
+                sample(&after, r#"chanx_connections_closed_total{code="application"}"#),
+                Some(2.0),
+                "{after}"
+            );
+            assert!(!after.contains(r#"code="4123""#), "{after}");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{after}");

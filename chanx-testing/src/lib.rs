@@ -728,11 +728,21 @@ impl Communicator {
     /// # Errors
     ///
     /// The closing handshake failed.
-    pub async fn disconnect(mut self) -> Result<(), ReceiveError> {
+    pub async fn disconnect(self) -> Result<(), ReceiveError> {
+        self.disconnect_with(1000).await
+    }
+
+    /// [`Communicator::disconnect`] with close code `code` (a client may
+    /// send 1000–1003, 1007–1011 and 3000–4999).
+    ///
+    /// # Errors
+    ///
+    /// The closing handshake failed.
+    pub async fn disconnect_with(mut self, code: u16) -> Result<(), ReceiveError> {
         let timeout = self.timeout;
         if self.close.is_none() {
             let frame = CloseFrame {
-                code: WireCloseCode::Normal,
+                code: WireCloseCode::from(code),
                 reason: "".into(),
             };
             match self.socket.close(Some(frame)).await {

@@ -287,7 +287,11 @@ pub(crate) async fn run<C: Consumer>(
             (code, Utf8Bytes::from_static(reason))
         }),
     };
-    crate::metrics::connection_closed(code.into(), end == EndReason::TooSlow);
+    crate::metrics::connection_closed(
+        code.into(),
+        matches!(end, EndReason::ClientClosed(_)),
+        end == EndReason::TooSlow,
+    );
     outbox.push_close(code, reason);
     drop(ctx);
     // While the writer drains, read (and drop) what the client still sends
