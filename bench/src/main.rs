@@ -8,6 +8,8 @@
 // A command-line report: printing is what it is for.
 #![allow(clippy::print_stdout)]
 
+mod curves;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -609,6 +611,16 @@ async fn soak(connections: usize, seconds: u64) -> Result<(), Error> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Error> {
+    if std::env::args().nth(1).as_deref() == Some("curves") {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        if pinned() {
+            pin_self()?;
+        }
+        let out = arg_string("--out").unwrap_or_else(|| "docs/curves".to_owned());
+        let smoke = std::env::args().any(|arg| arg == "--smoke");
+        let replot = std::env::args().any(|arg| arg == "--replot");
+        return curves::run(Path::new(&out), smoke, replot).await;
+    }
     if std::env::args().nth(1).as_deref() == Some("soak") {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
         let connections = arg_value("--connections").unwrap_or(10_000);

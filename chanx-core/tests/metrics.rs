@@ -120,7 +120,10 @@ async fn the_counters_move_as_a_client_talks() {
                 "{after}"
             );
             assert_eq!(
-                sample(&after, r#"chanx_connections_closed_total{code="application"}"#),
+                sample(
+                    &after,
+                    r#"chanx_connections_closed_total{code="application"}"#
+                ),
                 Some(2.0),
                 "{after}"
             );
