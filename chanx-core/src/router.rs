@@ -1,11 +1,13 @@
 //! Routing by path: WebSocket routes to consumers, HTTP routes to handlers,
 //! with `{param}` segments, on `matchit` (the matcher axum uses).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -17,6 +19,7 @@ use tracing::Instrument;
 use crate::asyncapi::{AsyncApi, RouteDoc};
 use crate::auth::{Authenticator, Authenticators};
 use crate::config::ServerConfig;
+use crate::connection::flag::Flag;
 use crate::connection::{self, ConnectionParams, Socket};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
@@ -129,6 +132,71 @@ pub(crate) struct Lifecycle {
     /// WebSocket connections (and the standalone server's HTTP
     /// connections).
     pub(crate) connections: TaskTracker,
+    /// Each live connection's stop flag, raised with `shutdown`: cheaper
+    /// for the connection loop to check on every wake than the token.
+    stops: Mutex<HashMap<u64, Arc<Flag>>>,
+    stopping: AtomicBool,
+    next_stop: AtomicU64,
+}
+
+impl Lifecycle {
+    /// A stop flag for a new connection, raised at shutdown (at once when
+    /// shutdown has begun).
+    pub(crate) fn stop_flag(self: &Arc<Self>) -> StopFlag {
+        let flag = Arc::new(Flag::default());
+        let id = self.next_stop.fetch_add(1, Ordering::Relaxed);
+        self.stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::clone(&flag));
+        if self.stopping.load(Ordering::Acquire) {
+            flag.raise();
+        }
+        StopFlag {
+            flag,
+            id,
+            lifecycle: Arc::clone(self),
+        }
+    }
+
+    /// Raises every connection's stop flag.
+    fn stop_all(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for flag in self
+            .stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            flag.raise();
+        }
+    }
+}
+
+/// A connection's stop flag; unregistered when dropped.
+#[derive(Debug)]
+pub(crate) struct StopFlag {
+    flag: Arc<Flag>,
+    id: u64,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl std::ops::Deref for StopFlag {
+    type Target = Flag;
+
+    fn deref(&self) -> &Flag {
+        &self.flag
+    }
+}
+
+impl Drop for StopFlag {
+    fn drop(&mut self) {
+        self.lifecycle
+            .stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// Shuts down what a [`Router`] serves, wherever it is served (the
@@ -188,6 +256,7 @@ impl ShutdownHandle {
             tracing::warn!("HTTP routes still running after the shutdown timeout");
         }
         lifecycle.shutdown.cancel();
+        lifecycle.stop_all();
         lifecycle.connections.close();
         let drain = self.grace + connection::WRITER_DRAIN_TIMEOUT;
         if tokio::time::timeout(drain, lifecycle.connections.wait())
@@ -781,7 +850,7 @@ impl Router {
                 config: Arc::clone(config),
                 settings: Arc::clone(&self.settings),
                 ignored_actions: Arc::clone(&self.ignored_actions),
-                shutdown: self.lifecycle.shutdown.child_token(),
+                shutdown: self.lifecycle.stop_flag(),
             },
         })
     }

@@ -10,6 +10,7 @@
 //! Shutdown, a client close, a transport error, a limit or a server-side
 //! close ends the loop; [`EndReason`] records which.
 
+pub(crate) mod flag;
 pub(crate) mod limits;
 
 use std::any::Any;
@@ -25,7 +26,7 @@ use http::Extensions;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
+
 use tracing::Instrument;
 
 pub(crate) use limits::{FanoutBudget, MessageLimiter, Verdict};
@@ -85,7 +86,7 @@ impl Socket {
 type Reader = FrameReader<BoxRead>;
 
 /// Settings for one connection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ConnectionParams {
     pub(crate) id: ConnectionId,
     pub(crate) request: RequestInfo,
@@ -95,7 +96,8 @@ pub(crate) struct ConnectionParams {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) settings: Arc<Settings>,
     pub(crate) ignored_actions: Arc<[String]>,
-    pub(crate) shutdown: CancellationToken,
+    /// Raised when the server shuts down.
+    pub(crate) shutdown: crate::router::StopFlag,
 }
 
 /// Why a connection loop ended.
@@ -185,7 +187,7 @@ pub(crate) async fn run<C: Consumer>(
         }
         .counted(Arc::clone(&metrics)),
     );
-    let writer_failed = CancellationToken::new();
+    let writer_failed = Arc::new(flag::Flag::default());
     let writer = tokio::spawn(write_loop(
         write_half,
         Arc::clone(&outbox),
@@ -193,7 +195,7 @@ pub(crate) async fn run<C: Consumer>(
             write_buffer: config.write_buffer_size,
             write_timeout: config.write_timeout,
         },
-        writer_failed.clone(),
+        Arc::clone(&writer_failed),
     ));
     let effective = Effective::resolve::<C>(&params.settings, &params.ignored_actions);
     let direct_broadcasts = !effective.send_completion && effective.frames.is_none();
@@ -242,10 +244,10 @@ pub(crate) async fn run<C: Consumer>(
         end = drive::<C>(&ctx, &mut reader, &mut inbox, &params, &effective, &mut hosted, &metrics) => end,
         // The writer is gone (dead peer, write timeout): stop reading too,
         // even in the middle of a handler.
-        () = writer_failed.cancelled() => EndReason::Transport,
+        () = writer_failed.raised() => EndReason::Transport,
         // Shutting down: give the frame in hand a bounded time to finish.
         () = async {
-            params.shutdown.cancelled().await;
+            params.shutdown.raised().await;
             tokio::time::sleep(config.shutdown_timeout).await;
         } => EndReason::Shutdown,
     };
@@ -543,7 +545,7 @@ async fn drive<C: Consumer>(
     let shutdown = &params.shutdown;
     // One-shot signals and the timer, created once: polling them again costs
     // no new registration.
-    let shutdown_signal = shutdown.cancelled();
+    let shutdown_signal = shutdown.raised();
     let close_signal = ctx.close_requested();
     let overflow_signal = inbox.overflow_signal();
     let timer = tokio::time::sleep_until(state.heartbeat.deadline().into());
@@ -552,7 +554,7 @@ async fn drive<C: Consumer>(
         if ctx.is_closing() {
             return EndReason::ServerClosed;
         }
-        if shutdown.is_cancelled() {
+        if shutdown.is_raised() {
             return finish_inbox(consumer, ctx, inbox).await;
         }
         let frame = match state.pending.take() {

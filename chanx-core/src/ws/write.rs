@@ -17,7 +17,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio_util::sync::CancellationToken;
 
 use super::encode::{OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, SMALL_FRAME, frame_header, small_frame};
 use super::outbox::{Outbound, Outbox};
@@ -101,12 +100,12 @@ impl Sink {
 
 /// Writes what `outbox` receives to `sink` until the close frame is
 /// written, the outbox is shut, or a write fails or times out (then
-/// `failed` is cancelled).
+/// `failed` is raised).
 pub(crate) async fn write_loop(
     mut sink: Sink,
     outbox: Arc<Outbox>,
     settings: WriteSettings,
-    failed: CancellationToken,
+    failed: Arc<crate::connection::flag::Flag>,
 ) {
     let mut batch = Vec::new();
     let mut pong = None;
@@ -147,7 +146,7 @@ pub(crate) async fn write_loop(
             Ok(Err(error)) => {
                 tracing::debug!(%error, "write failed");
                 drop(outbox.shut());
-                failed.cancel();
+                failed.raise();
                 return;
             }
             Err(_) => {
@@ -156,7 +155,7 @@ pub(crate) async fn write_loop(
                     "a write did not complete in time; dropping the connection"
                 );
                 drop(outbox.shut());
-                failed.cancel();
+                failed.raise();
                 return;
             }
         }
@@ -300,8 +299,8 @@ mod tests {
         io: Sink,
         outbox: &Arc<Outbox>,
         timeout: Duration,
-    ) -> (tokio::task::JoinHandle<()>, CancellationToken) {
-        let failed = CancellationToken::new();
+    ) -> (tokio::task::JoinHandle<()>, Arc<crate::connection::flag::Flag>) {
+        let failed = Arc::new(crate::connection::flag::Flag::default());
         let writer = tokio::spawn(write_loop(
             io,
             Arc::clone(outbox),
@@ -309,7 +308,7 @@ mod tests {
                 write_buffer: 4096,
                 write_timeout: timeout,
             },
-            failed.clone(),
+            Arc::clone(&failed),
         ));
         (writer, failed)
     }
@@ -349,7 +348,7 @@ mod tests {
         outbox.set_pong(Bytes::from_static(b"p"));
         outbox.push_close(CloseCode::GOING_AWAY, "bye".into());
         writer.await.unwrap();
-        assert!(!failed.is_cancelled());
+        assert!(!failed.is_raised());
         let mut bytes = Vec::new();
         let mut client = client;
         client.read_to_end(&mut bytes).await.unwrap();
@@ -431,7 +430,7 @@ mod tests {
         }
         outbox.push_close(CloseCode::NORMAL, Utf8Bytes::from_static(""));
         writer.await.unwrap();
-        assert!(!failed.is_cancelled());
+        assert!(!failed.is_raised());
         let frames = parse(&reader.await.unwrap());
         assert_eq!(frames.len(), sizes.len() + 1);
         for (index, ((opcode, payload), size)) in frames.iter().zip(&sizes).enumerate() {
@@ -455,7 +454,7 @@ mod tests {
             .try_push(Outbound::Text(Utf8Bytes::from("x".repeat(10_000))))
             .unwrap();
         writer.await.unwrap();
-        assert!(failed.is_cancelled());
+        assert!(failed.is_raised());
         assert_eq!(
             outbox.try_push(Outbound::Ping),
             Err(super::super::outbox::PushError::Closed)
