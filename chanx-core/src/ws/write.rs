@@ -299,7 +299,10 @@ mod tests {
         io: Sink,
         outbox: &Arc<Outbox>,
         timeout: Duration,
-    ) -> (tokio::task::JoinHandle<()>, Arc<crate::connection::flag::Flag>) {
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        Arc<crate::connection::flag::Flag>,
+    ) {
         let failed = Arc::new(crate::connection::flag::Flag::default());
         let writer = tokio::spawn(write_loop(
             io,
