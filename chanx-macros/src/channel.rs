@@ -409,17 +409,32 @@ pub(crate) fn expand(
             "a #[presence_meta] hook adds to the channel's presence: declare it with `#[channel(presence = \"room_{room}\")]`",
         );
     }
+    emit(
+        &item_impl,
+        errors,
+        args.krate.as_ref(),
+        default_crate,
+        |krate| render(&item_impl, &args, &model, krate),
+    )
+}
+
+/// The end of `#[channel]` and `#[topic]`: the user's impl (markers
+/// stripped) always, so one mistake does not cascade into unresolved-method
+/// errors elsewhere; then the errors, or the rendered impl naming the
+/// runtime `krate` (`crate = "…"`, or the entry point's default).
+pub(crate) fn emit(
+    item_impl: &ItemImpl,
+    errors: Errors,
+    krate: Option<&syn::Path>,
+    default_crate: &TokenStream,
+    render: impl FnOnce(&TokenStream) -> TokenStream,
+) -> TokenStream {
     let rendered = if errors.is_empty() {
-        let krate = args
-            .krate
-            .as_ref()
-            .map_or_else(|| default_crate.clone(), ToTokens::to_token_stream);
-        render(&item_impl, &args, &model, &krate)
+        let krate = krate.map_or_else(|| default_crate.clone(), ToTokens::to_token_stream);
+        render(&krate)
     } else {
         TokenStream::new()
     };
-    // The user's impl (markers stripped) is always emitted, so one mistake
-    // does not cascade into unresolved-method errors elsewhere.
     let compile_errors = errors.into_compile_errors();
     quote! {
         #item_impl

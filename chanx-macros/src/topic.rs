@@ -2,15 +2,15 @@
 //! channel, plus the topic's hooks, rendered as a `Topic` impl.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{ItemImpl, LitStr, Type};
 
 use crate::attr::{self, Errors, Once};
 use crate::channel::{
-    Block, Model, Shared, collect, decamelize, inherent_impl, lit_list, parse_type_list, shared,
-    type_name,
+    Block, Model, Shared, collect, decamelize, emit, inherent_impl, lit_list, parse_type_list,
+    shared, type_name,
 };
 
 const TOPIC_KEYS: &[&str] = &["pattern", "name", "description", "tags", "sends", "crate"];
@@ -137,21 +137,13 @@ pub(crate) fn expand(
         ));
     }
     let model = collect(&mut item_impl, Block::Topic, &mut errors);
-    let rendered = if errors.is_empty() {
-        let krate = args
-            .krate
-            .as_ref()
-            .map_or_else(|| default_crate.clone(), ToTokens::to_token_stream);
-        render(&item_impl, &args, &model, &krate)
-    } else {
-        TokenStream::new()
-    };
-    let compile_errors = errors.into_compile_errors();
-    quote! {
-        #item_impl
-        #compile_errors
-        #rendered
-    }
+    emit(
+        &item_impl,
+        errors,
+        args.krate.as_ref(),
+        default_crate,
+        |krate| render(&item_impl, &args, &model, krate),
+    )
 }
 
 fn render(
