@@ -5,16 +5,15 @@
 //! layer (which never wait: a full outbox means the client is too slow), the
 //! server's pings, and the close frame.
 //!
-//! On a TCP socket, a broadcast delivered while nothing is queued and the
-//! writer is idle is written at once by the delivering task, with a
-//! non-blocking write: a fan-out to receivers that keep up costs no task
-//! wake-up per receiver. (A connection's own replies go through its writer
-//! task, which runs as soon as the connection's task yields: the reply is
-//! the last thing the server does before it waits again, which keeps
-//! round trips short.) Whatever does not go out at once (a full socket, a backlog) is
-//! queued, in order, for the writer task, which takes frames in batches and
-//! gives their bytes back once they are on the socket, so the budget covers
-//! both the queue and the batch being written.
+//! On a TCP socket, a text frame pushed while nothing is queued and the
+//! writer is idle is written at once by the pushing task, with a
+//! non-blocking write: a reply costs the connection no wake-up of its
+//! writer task, and a fan-out to receivers that keep up costs no task
+//! wake-up per receiver. Whatever does not go out at once (a full socket,
+//! a backlog, a frame pushed while the writer holds a batch) is queued, in
+//! order, for the writer task, which takes frames in batches and gives
+//! their bytes back once they are on the socket, so the budget covers both
+//! the queue and the batch being written.
 //!
 //! A frame is [`Utf8Bytes`], shared: a broadcast to a thousand receivers is
 //! one allocation, counted in each receiver's budget but held once.
@@ -185,7 +184,7 @@ impl Outbox {
     }
 
     fn try_push_or_return(&self, frame: Outbound) -> Result<(), (PushError, Outbound)> {
-        if self.enqueue(frame, false)? {
+        if self.enqueue(frame)? {
             self.writer.wake();
         }
         Ok(())
@@ -197,16 +196,17 @@ impl Outbox {
     /// queued (so the runtime sees the whole batch of work at once). `None`
     /// when the frame went out at once, or the writer needs no waking.
     pub(crate) fn try_push_deferred(&self, frame: Outbound) -> Result<Option<Waker>, PushError> {
-        if self.enqueue(frame, true).map_err(|(error, _)| error)? {
+        if self.enqueue(frame).map_err(|(error, _)| error)? {
             Ok(self.writer.take())
         } else {
             Ok(None)
         }
     }
 
-    /// Writes `frame` at once if `at_once` and it can, queues it (or its
-    /// rest) otherwise; returns whether the writer has work.
-    fn enqueue(&self, frame: Outbound, at_once: bool) -> Result<bool, (PushError, Outbound)> {
+    /// Writes `frame` at once if it can (TCP, nothing queued, the writer
+    /// idle), queues it (or its rest) otherwise; returns whether the writer
+    /// has work.
+    fn enqueue(&self, frame: Outbound) -> Result<bool, (PushError, Outbound)> {
         let cost = frame.cost();
         let mut state = self.lock();
         if state.closed || state.closing {
@@ -218,8 +218,7 @@ impl Outbox {
         if let (Some(metrics), Outbound::Text(text)) = (&self.metrics, &frame) {
             metrics.sent(text.len());
         }
-        let frame = if at_once && state.frames.is_empty() && !state.writing && state.pong.is_none()
-        {
+        let frame = if state.frames.is_empty() && !state.writing && state.pong.is_none() {
             match state
                 .direct
                 .as_deref()
@@ -528,12 +527,22 @@ mod tests {
         let mut first = [0u8; 5];
         client.read_exact(&mut first).await.unwrap();
         assert_eq!(first, [0x81, 3, b'x', b'x', b'x']);
-        // The writer holds a batch: later frames queue behind it.
+        // A reply too: written by the pushing task, the writer not woken.
+        outbox.push(text(2)).await.unwrap();
+        assert_eq!(outbox.queued_bytes(), 0);
+        let mut second = [0u8; 4];
+        client.read_exact(&mut second).await.unwrap();
+        assert_eq!(second, [0x81, 2, b'x', b'x']);
+        // The writer holds a batch: later frames queue behind it, replies
+        // and broadcasts alike.
         outbox.try_push(Outbound::Ping).unwrap();
         let (frames, _, _) = batch(&outbox, 10_000).await;
         assert_eq!(frames.len(), 1);
         let _ = outbox.try_push_deferred(text(2)).unwrap();
-        assert!(outbox.queued_bytes() > 0);
+        let queued = outbox.queued_bytes();
+        assert!(queued > 0);
+        outbox.push(text(1)).await.unwrap();
+        assert!(outbox.queued_bytes() > queued);
     }
 
     #[tokio::test]
