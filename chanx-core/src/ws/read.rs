@@ -4,8 +4,10 @@
 //! - The read buffer never grows past [`ReadLimits::read_buffer`] (plus
 //!   one frame header): a frame whose payload is not already buffered is
 //!   read straight into an allocation of exactly its length, owned by the
-//!   message and freed with it. After a large message, an idle connection is
-//!   back to its small buffer.
+//!   message and freed with it.
+//! - A connection waiting for its next message holds no read buffer: with
+//!   nothing buffered, the read goes to the stack, and the buffer is
+//!   allocated when bytes arrive.
 //! - A fragmented message is assembled in one buffer that grows by
 //!   doubling, capped at [`ReadLimits::max_message`], so its capacity never
 //!   exceeds the limit and 1-byte fragments cost no quadratic copying.
@@ -19,12 +21,13 @@
 
 use std::future::{Future, poll_fn};
 use std::io::{self, Cursor};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
@@ -34,6 +37,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{
 
 /// The longest frame header a client can send (2 + 8 length + 4 mask).
 const MAX_HEADER: usize = 14;
+/// The most a read into an empty buffer takes, on the stack. Reads after
+/// it, while a frame is incomplete, use the configured buffer's size.
+const IDLE_READ: usize = 4096;
 
 /// Size limits of the read side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,8 +329,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 reserve_bounded(&mut assembly.data, len, self.limits.max_message);
                 current.dest = Dest::Assembly { start };
             } else if self.buf.len() >= len {
-                // The common case: the whole frame is buffered; slice it out.
-                let mut payload = self.buf.split_to(len);
+                // The common case: the whole frame is buffered; slice it out
+                // (or, when it is all that is buffered, take the buffer: no
+                // shared allocation, and nothing left to free while idle).
+                let mut payload = if self.buf.len() == len {
+                    std::mem::take(&mut self.buf)
+                } else {
+                    self.buf.split_to(len)
+                };
                 apply_mask(&mut payload, current.mask);
                 let frame = self.current.take();
                 let (opcode, fin) = frame.map_or((OpCode::Data(Data::Binary), true), |frame| {
@@ -458,14 +470,35 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// Reads more bytes into the read buffer, which stays at its size.
+    ///
+    /// With nothing buffered, the read goes to the stack first and the
+    /// buffer is allocated only once bytes arrive: a connection waiting for
+    /// its next message holds no read buffer.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ReadError>> {
+        if self.started.is_none() && self.assembly.is_some() {
+            self.started = Some(Instant::now());
+        }
+        if self.buf.is_empty() {
+            // Gives the allocation back (a payload sliced out of it keeps
+            // its own part alive until it is dropped).
+            self.buf = BytesMut::new();
+            let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ];
+            let size = self.limits.read_buffer.min(IDLE_READ);
+            let mut read = ReadBuf::uninit(&mut stack[..size]);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            let filled = read.filled();
+            if filled.is_empty() {
+                return Poll::Ready(Err(ReadError::Eof));
+            }
+            // Exactly what arrived: a frame still incomplete grows it to the
+            // read buffer's size on the next read.
+            self.buf = BytesMut::from(filled);
+            return Poll::Ready(Ok(()));
+        }
         if self.buf.capacity() - self.buf.len() < MAX_HEADER {
             // Reuses the allocation when nothing else holds it; otherwise a
             // new one of the same size.
             self.buf.reserve(self.limits.read_buffer);
-        }
-        if self.started.is_none() && self.assembly.is_some() {
-            self.started = Some(Instant::now());
         }
         let read = ready!(poll_read_into(Pin::new(&mut self.io), cx, &mut self.buf))?;
         if read == 0 {
@@ -651,7 +684,24 @@ mod tests {
         drop(text);
         assert_eq!(reader.next().await.unwrap(), Incoming::Text("small".into()));
         assert!(reader.held_bytes() <= 2 * 1024, "{}", reader.held_bytes());
-        drop(writer.await.unwrap());
+        let mut client = writer.await.unwrap();
+        // Waiting for the next message: no read buffer at all.
+        let waiting = poll_fn(|cx| Poll::Ready(reader.poll_next(cx).is_pending())).await;
+        assert!(waiting);
+        assert_eq!(reader.held_bytes(), 0);
+        // Two messages in one read, then a header split across reads.
+        let mut both = frame(0x81, b"one");
+        both.extend(frame(0x81, b"two"));
+        let split = frame(0x81, b"three");
+        both.push(split[0]);
+        client.write_all(&both).await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), Incoming::Text("one".into()));
+        assert_eq!(reader.next().await.unwrap(), Incoming::Text("two".into()));
+        client.write_all(&split[1..]).await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), Incoming::Text("three".into()));
+        let waiting = poll_fn(|cx| Poll::Ready(reader.poll_next(cx).is_pending())).await;
+        assert!(waiting);
+        assert_eq!(reader.held_bytes(), 0);
     }
 
     #[tokio::test]
