@@ -764,11 +764,7 @@ fn upgrade<B>(
                     // The connection gets a task of its own, so this one (and
                     // the room its upgrade futures took) is freed now rather
                     // than living as long as the connection.
-                    let connection = pending.run(socket);
-                    tracker.spawn(async move {
-                        let _slots = slots;
-                        connection.await;
-                    });
+                    pending.spawn(socket, slots, &tracker);
                 }
                 Err(error) => tracing::debug!(%error, "upgrade failed"),
             }

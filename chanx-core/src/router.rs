@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use http::Extensions;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +22,7 @@ use crate::connection::flag::Flag;
 use crate::connection::{self, ConnectionParams, Socket};
 use crate::consumer::{ChannelMeta, Consumer};
 use crate::context::{ConnectionId, RequestInfo};
+use crate::edge::Slots;
 use crate::http::{HttpHandler, HttpRequest};
 use crate::layer::Layer;
 use crate::metrics::ChannelMetrics;
@@ -1060,7 +1060,10 @@ pub(crate) struct PendingConnection {
 }
 
 impl PendingConnection {
-    pub(crate) fn run(self, socket: Socket) -> BoxFuture<'static, ()> {
+    /// Spawns the connection on `tracker`: one task, whose future is the
+    /// connection loop itself (no box, no second task), holding `slots`
+    /// until it ends.
+    pub(crate) fn spawn(self, socket: Socket, slots: Option<Slots>, tracker: &TaskTracker) {
         let peer = self.params.request.peer;
         let span = tracing::info_span!(
             "ws",
@@ -1069,13 +1072,28 @@ impl PendingConnection {
             channel = self.runner.channel().name,
             peer = peer.map(tracing::field::display),
         );
-        let future = self.runner.run(socket, self.params);
-        Box::pin(future.instrument(span))
+        self.runner.spawn(
+            socket,
+            self.params,
+            Spawn {
+                span,
+                slots,
+                tracker,
+            },
+        );
     }
 }
 
+/// Where and how a connection's task is spawned.
+struct Spawn<'a> {
+    span: tracing::Span,
+    /// The connection's places in the caps, released when it ends.
+    slots: Option<Slots>,
+    tracker: &'a TaskTracker,
+}
+
 trait Runner: Send + Sync + 'static {
-    fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()>;
+    fn spawn(&self, socket: Socket, params: ConnectionParams, spawn: Spawn<'_>);
     fn channel(&self) -> &'static ChannelMeta;
     fn missing_authenticators(&self, router: &Router) -> Vec<Problem>;
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
@@ -1088,16 +1106,25 @@ struct ConsumerRunner<C> {
 }
 
 impl<C: Consumer> Runner for ConsumerRunner<C> {
-    fn run(&self, socket: Socket, params: ConnectionParams) -> BoxFuture<'static, ()> {
+    fn spawn(&self, socket: Socket, params: ConnectionParams, spawn: Spawn<'_>) {
         let metrics = Arc::clone(
             self.metrics
                 .get_or_init(|| Arc::new(ChannelMetrics::new(C::CHANNEL))),
         );
-        Box::pin(async move {
-            tracing::debug!("connected");
-            let end = connection::run::<C>(socket, params, metrics).await;
-            tracing::debug!(?end, "disconnected");
-        })
+        let Spawn {
+            span,
+            slots,
+            tracker,
+        } = spawn;
+        tracker.spawn(
+            async move {
+                let _slots = slots;
+                tracing::debug!("connected");
+                let end = connection::run::<C>(socket, params, metrics).await;
+                tracing::debug!(?end, "disconnected");
+            }
+            .instrument(span),
+        );
     }
 
     fn channel(&self) -> &'static ChannelMeta {
