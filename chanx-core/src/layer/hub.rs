@@ -1,12 +1,12 @@
 //! Local membership and delivery: the half of every layer that lives in this
 //! process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use tokio::sync::mpsc;
 
 use super::{ChannelName, GroupName, LayerMessage, MessageKind};
 use crate::ws::outbox::{FRAME_OVERHEAD, Outbound, Outbox, PushError};
@@ -34,23 +34,101 @@ struct Connection {
     groups: Vec<GroupName>,
 }
 
-#[derive(Debug, Clone)]
+/// The sending side of an inbox, one per place the hub lists the
+/// connection (its entry, each of its groups). When the last one goes, the
+/// inbox is closed.
+#[derive(Debug)]
 struct Mailbox {
-    tx: mpsc::UnboundedSender<LayerMessage>,
     overflow: Arc<Overflow>,
 }
 
-/// What a connection and the hub share: the overflow signal, the inbox's
-/// byte count, and the connection's outbound queue once it accepts
-/// broadcasts directly.
+impl Clone for Mailbox {
+    fn clone(&self) -> Self {
+        self.overflow.senders.fetch_add(1, Ordering::Relaxed);
+        Self {
+            overflow: Arc::clone(&self.overflow),
+        }
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        if self.overflow.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.overflow.lock().closed = true;
+            self.overflow.arrived.wake();
+        }
+    }
+}
+
+/// What a connection and the hub share: the inbox's queue and byte count,
+/// the overflow signal, and the connection's outbound queue once it
+/// accepts broadcasts directly. One allocation per connection, and no
+/// queue storage until a message waits.
 #[derive(Debug)]
 struct Overflow {
     flag: AtomicBool,
+    /// The connection's task, waiting for the flag.
     waker: AtomicWaker,
+    /// The connection's task, waiting for a message.
+    arrived: AtomicWaker,
     /// Bytes waiting in the inbox (shared frames counted in full).
     bytes: AtomicUsize,
     budget: usize,
     direct: std::sync::OnceLock<Arc<Outbox>>,
+    /// Mailboxes alive.
+    senders: AtomicUsize,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    messages: VecDeque<LayerMessage>,
+    /// No mailbox is left, or the inbox is gone.
+    closed: bool,
+}
+
+impl Overflow {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `message`; gives it back when the inbox is gone.
+    fn push(&self, message: LayerMessage) -> Result<(), LayerMessage> {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(message);
+        }
+        queue.messages.push_back(message);
+        drop(queue);
+        self.arrived.wake();
+        Ok(())
+    }
+
+    fn pop(&self) -> Option<LayerMessage> {
+        let mut queue = self.lock();
+        let message = queue.messages.pop_front();
+        if queue.messages.is_empty() && queue.messages.capacity() > 16 {
+            // A burst grew the queue; give the room back.
+            queue.messages = VecDeque::new();
+        }
+        message
+    }
+
+    /// The next message; `None` once the inbox is closed and empty.
+    fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<LayerMessage>> {
+        if let Some(message) = self.pop() {
+            return Poll::Ready(Some(message));
+        }
+        self.arrived.register(cx.waker());
+        // A push between the first look and the registration woke nobody:
+        // look again.
+        let mut queue = self.lock();
+        match queue.messages.pop_front() {
+            Some(message) => Poll::Ready(Some(message)),
+            None if queue.closed => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
 }
 
 /// What an inbox message counts for in its budget.
@@ -98,8 +176,16 @@ impl Overflow {
 /// A connection's inbox: what layers deliver to it, bounded in bytes.
 #[derive(Debug)]
 pub struct Inbox {
-    rx: mpsc::UnboundedReceiver<LayerMessage>,
     overflow: Arc<Overflow>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // Nothing more is accepted; what waits is dropped now.
+        let mut queue = self.overflow.lock();
+        queue.closed = true;
+        queue.messages = VecDeque::new();
+    }
 }
 
 /// Why an inbox yields no more messages.
@@ -145,13 +231,13 @@ impl Inbox {
 
     /// The next message, without looking at the overflow flag.
     pub(crate) async fn next_message(&mut self) -> Option<LayerMessage> {
-        let message = self.rx.recv().await;
+        let message = std::future::poll_fn(|cx| self.overflow.poll_pop(cx)).await;
         self.received(message)
     }
 
     /// A message that has already arrived, if any.
     pub(crate) fn try_next(&mut self) -> Option<LayerMessage> {
-        let message = self.rx.try_recv().ok();
+        let message = self.overflow.pop();
         self.received(message)
     }
 
@@ -169,7 +255,7 @@ impl Inbox {
         let message = tokio::select! {
             biased;
             () = overflow.wait() => return Err(InboxClosed::Overflowed),
-            message = self.rx.recv() => message,
+            message = std::future::poll_fn(|cx| self.overflow.poll_pop(cx)) => message,
         };
         self.received(message).ok_or(InboxClosed::Unregistered)
     }
@@ -198,16 +284,17 @@ impl Hub {
     /// counts its frame's length plus a small overhead; one message larger
     /// than the budget fits an empty inbox).
     pub fn register(&self, channel: &ChannelName, budget: usize) -> Inbox {
-        let (tx, rx) = mpsc::unbounded_channel();
         let overflow = Arc::new(Overflow {
             flag: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            arrived: AtomicWaker::new(),
             bytes: AtomicUsize::new(0),
             budget: budget.max(1),
             direct: std::sync::OnceLock::new(),
+            senders: AtomicUsize::new(1),
+            queue: Mutex::new(Queue::default()),
         });
         let mailbox = Mailbox {
-            tx,
             overflow: Arc::clone(&overflow),
         };
         self.write().connections.insert(
@@ -217,7 +304,7 @@ impl Hub {
                 groups: Vec::new(),
             },
         );
-        Inbox { rx, overflow }
+        Inbox { overflow }
     }
 
     /// Removes a connection; returns the groups that now have no local member.
@@ -346,7 +433,7 @@ impl Hub {
                 if before > 0 && before + cost > overflow.budget {
                     overflow.bytes.fetch_sub(cost, Ordering::AcqRel);
                     true
-                } else if mailbox.tx.send(message).is_err() {
+                } else if overflow.push(message).is_err() {
                     overflow.bytes.fetch_sub(cost, Ordering::AcqRel);
                     return false;
                 } else {
@@ -433,6 +520,39 @@ mod tests {
         assert_eq!(hub.unregister(&b), vec![lobby.clone()]);
         assert_eq!(hub.deliver_group(&lobby, &message("3")), 0);
         assert!(hub.groups().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_inbox_closes_with_its_last_mailbox_and_refuses_once_dropped() {
+        let hub = Hub::new();
+        let (a, b) = (ChannelName::new("p", 1), ChannelName::new("p", 2));
+        let mut inbox_a = hub.register(&a, 1024);
+        let group = GroupName::new("g").unwrap();
+        hub.join(&group, &a);
+        // A waiting receiver is woken by a delivery from another task.
+        let waiting = tokio::spawn(async move {
+            let first = inbox_a
+                .recv()
+                .await
+                .map(|message| message.text().to_owned());
+            (first, inbox_a)
+        });
+        tokio::task::yield_now().await;
+        assert!(hub.deliver_to(&a, message("hello")));
+        let (first, mut inbox_a) = waiting.await.unwrap();
+        assert_eq!(first.as_deref(), Ok("hello"));
+        // Queued messages are still read after the connection leaves the
+        // hub (its entry and its group hold a mailbox each); then closed.
+        assert_eq!(hub.deliver_group(&group, &message("last")), 1);
+        hub.unregister(&a);
+        assert_eq!(inbox_a.recv().await.unwrap().text(), "last");
+        assert_eq!(inbox_a.recv().await.unwrap_err(), InboxClosed::Unregistered);
+        // A dropped inbox takes nothing more, and frees what waited.
+        let inbox_b = hub.register(&b, 1024);
+        assert!(hub.deliver_to(&b, message("queued")));
+        drop(inbox_b);
+        assert!(!hub.deliver_to(&b, message("refused")));
+        assert_eq!(hub.stats().delivered, 3);
     }
 
     #[tokio::test]
