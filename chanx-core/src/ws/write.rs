@@ -123,16 +123,26 @@ pub(crate) async fn write_loop(
         .await;
         let Some(taken) = taken else { break };
         let closing = matches!(batch.last(), Some(Outbound::Close(..)));
-        let outcome = {
-            let write = write_batch(&mut sink, pong.take(), &batch);
-            tokio::pin!(write);
-            // Most writes complete at once: only one that has to wait for the
-            // socket pays for a timer.
-            tokio::select! {
-                biased;
-                written = &mut write => Ok(written),
-                () = std::future::ready(()) => {
-                    tokio::time::timeout(settings.write_timeout, write).await
+        let outcome = match write_at_once(&sink, pong.as_ref(), &batch) {
+            Ok(SmallWrite::Done) => Ok(Ok(())),
+            Err(error) => Ok(Err(error)),
+            Ok(started) => {
+                let rest = match started {
+                    SmallWrite::Rest(rest) => Some(rest),
+                    SmallWrite::Done | SmallWrite::NotTried => None,
+                };
+                // Boxed: the writer's future, held for the connection's
+                // whole life, does not carry the state of a write that has
+                // to wait (about 500 bytes per connection).
+                let mut write = Box::pin(write_batch(&mut sink, pong.take(), &batch, rest));
+                // Most writes complete at once: only one that has to wait
+                // for the socket pays for a timer.
+                tokio::select! {
+                    biased;
+                    written = &mut write => Ok(written),
+                    () = std::future::ready(()) => {
+                        tokio::time::timeout(settings.write_timeout, write).await
+                    }
                 }
             }
         };
@@ -165,7 +175,7 @@ pub(crate) async fn write_loop(
     }
     outbox.release(written);
     drop(outbox.shut());
-    sink.finish(settings.write_timeout).await;
+    Box::pin(sink.finish(settings.write_timeout)).await;
 }
 
 enum Segment<'a> {
@@ -206,20 +216,26 @@ fn small_now(sink: &Sink, text: &[u8]) -> io::Result<SmallWrite> {
     })
 }
 
-/// Encodes and writes one batch.
-async fn write_batch(sink: &mut Sink, pong: Option<Bytes>, batch: &[Outbound]) -> io::Result<()> {
-    if pong.is_none()
-        && let [Outbound::Text(text)] = batch
-    {
-        // The common case under fan-out and echo: one small frame, one
-        // write, no allocation. Encoded and written by a plain function, so
-        // the writer's future (held for the connection's whole life) does
-        // not carry the encoding buffer.
-        match small_now(sink, text.as_bytes())? {
-            SmallWrite::Done => return Ok(()),
-            SmallWrite::Rest(rest) => return sink.write_parts(&[&rest]).await,
-            SmallWrite::NotTried => {}
-        }
+/// The common case: a batch of one small frame, on TCP, written with one
+/// non-blocking write and no allocation, by a plain function (so the
+/// writer's future does not carry the encoding buffer).
+fn write_at_once(sink: &Sink, pong: Option<&Bytes>, batch: &[Outbound]) -> io::Result<SmallWrite> {
+    match (pong, batch) {
+        (None, [Outbound::Text(text)]) => small_now(sink, text.as_bytes()),
+        _ => Ok(SmallWrite::NotTried),
+    }
+}
+
+/// Encodes and writes one batch, or the `rest` of one that
+/// [`write_at_once`] started.
+async fn write_batch(
+    sink: &mut Sink,
+    pong: Option<Bytes>,
+    batch: &[Outbound],
+    rest: Option<Vec<u8>>,
+) -> io::Result<()> {
+    if let Some(rest) = rest {
+        return sink.write_parts(&[&rest]).await;
     }
     let mut head = Vec::with_capacity(estimate(pong.as_ref(), batch));
     let mut segments = Vec::new();
