@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chanx_core::auth::{BearerToken, TokenVerifier};
-use chanx_core::presence::PresenceConfig;
 use chanx_core::{Context, Layer, Message, Router, channel};
 use chanx_testing::{Communicator, TestServer};
 use serde::{Deserialize, Serialize};
@@ -253,6 +252,7 @@ async fn the_layer_lists_presence_for_http_routes_and_tasks() {
 mod across_processes {
     use super::*;
     use chanx_core::layer::{RedisLayer, RedisLayerConfig};
+    use chanx_core::presence::PresenceConfig;
 
     async fn layer(redis: &chanx_testing::RedisServer, config: PresenceConfig) -> Layer {
         Layer::new(

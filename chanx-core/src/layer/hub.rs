@@ -54,7 +54,7 @@ impl Clone for Mailbox {
 impl Drop for Mailbox {
     fn drop(&mut self) {
         if self.overflow.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.overflow.lock().closed = true;
+            drop(self.overflow.close());
             self.overflow.arrived.wake();
         }
     }
@@ -77,39 +77,51 @@ struct Overflow {
     direct: std::sync::OnceLock<Arc<Outbox>>,
     /// Mailboxes alive.
     senders: AtomicUsize,
-    queue: Mutex<Queue>,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    messages: VecDeque<LayerMessage>,
-    /// No mailbox is left, or the inbox is gone.
-    closed: bool,
+    /// No mailbox is left, or the inbox is gone: nothing more is queued.
+    closed: AtomicBool,
+    queue: Mutex<VecDeque<LayerMessage>>,
 }
 
 impl Overflow {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<LayerMessage>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Refuses later pushes (what is queued stays, to be read); returns
+    /// the queue's lock.
+    fn close(&self) -> MutexGuard<'_, VecDeque<LayerMessage>> {
+        let queue = self.lock();
+        // Set under the lock, so a push (which looks under it) either
+        // lands before or is refused.
+        self.closed.store(true, Ordering::Release);
+        queue
     }
 
     /// Queues `message`; gives it back when the inbox is gone.
     fn push(&self, message: LayerMessage) -> Result<(), LayerMessage> {
         let mut queue = self.lock();
-        if queue.closed {
+        if self.closed.load(Ordering::Acquire) {
             return Err(message);
         }
-        queue.messages.push_back(message);
+        queue.push_back(message);
         drop(queue);
         self.arrived.wake();
         Ok(())
     }
 
     fn pop(&self) -> Option<LayerMessage> {
+        // A queued message counts at least `FRAME_OVERHEAD` bytes from
+        // before it is pushed until after it is popped: nothing counted,
+        // nothing queued, and the lock is not taken (the loop looks on
+        // every turn).
+        if self.bytes.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut queue = self.lock();
-        let message = queue.messages.pop_front();
-        if queue.messages.is_empty() && queue.messages.capacity() > 16 {
+        let message = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > 16 {
             // A burst grew the queue; give the room back.
-            queue.messages = VecDeque::new();
+            *queue = VecDeque::new();
         }
         message
     }
@@ -122,10 +134,13 @@ impl Overflow {
         self.arrived.register(cx.waker());
         // A push between the first look and the registration woke nobody:
         // look again.
+        if self.bytes.load(Ordering::Acquire) == 0 && !self.closed.load(Ordering::Acquire) {
+            return Poll::Pending;
+        }
         let mut queue = self.lock();
-        match queue.messages.pop_front() {
+        match queue.pop_front() {
             Some(message) => Poll::Ready(Some(message)),
-            None if queue.closed => Poll::Ready(None),
+            None if self.closed.load(Ordering::Acquire) => Poll::Ready(None),
             None => Poll::Pending,
         }
     }
@@ -182,9 +197,8 @@ pub struct Inbox {
 impl Drop for Inbox {
     fn drop(&mut self) {
         // Nothing more is accepted; what waits is dropped now.
-        let mut queue = self.overflow.lock();
-        queue.closed = true;
-        queue.messages = VecDeque::new();
+        let waiting = std::mem::take(&mut *self.overflow.close());
+        drop(waiting);
     }
 }
 
@@ -292,7 +306,8 @@ impl Hub {
             budget: budget.max(1),
             direct: std::sync::OnceLock::new(),
             senders: AtomicUsize::new(1),
-            queue: Mutex::new(Queue::default()),
+            closed: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
         });
         let mailbox = Mailbox {
             overflow: Arc::clone(&overflow),
