@@ -8,7 +8,7 @@
 //! (On TCP, frames sent while the writer is idle go out at once from the
 //! sender; see [`Outbox`].)
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::ops::Range;
 use std::sync::Arc;
@@ -101,81 +101,93 @@ impl Sink {
 /// Writes what `outbox` receives to `sink` until the close frame is
 /// written, the outbox is shut, or a write fails or times out (then
 /// `failed` is raised).
-pub(crate) async fn write_loop(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice in the future"
+)]
+pub(crate) fn write_loop(
     mut sink: Sink,
     outbox: Arc<Outbox>,
     settings: WriteSettings,
     failed: Arc<crate::connection::flag::Flag>,
-) {
-    let mut batch = Vec::new();
-    let mut pong = None;
-    let mut written = 0;
-    loop {
-        let taken = poll_fn(|cx| {
-            outbox.poll_batch(
-                cx,
-                &mut written,
-                &mut batch,
-                &mut pong,
-                settings.write_buffer,
-            )
-        })
-        .await;
-        let Some(taken) = taken else { break };
-        let closing = matches!(batch.last(), Some(Outbound::Close(..)));
-        let outcome = match write_at_once(&sink, pong.as_ref(), &batch) {
-            Ok(SmallWrite::Done) => Ok(Ok(())),
-            Err(error) => Ok(Err(error)),
-            Ok(started) => {
-                let rest = match started {
-                    SmallWrite::Rest(rest) => Some(rest),
-                    SmallWrite::Done | SmallWrite::NotTried => None,
-                };
-                // Boxed: the writer's future, held for the connection's
-                // whole life, does not carry the state of a write that has
-                // to wait (about 500 bytes per connection).
-                let mut write = Box::pin(write_batch(&mut sink, pong.take(), &batch, rest));
-                // Most writes complete at once: only one that has to wait
-                // for the socket pays for a timer.
-                tokio::select! {
-                    biased;
-                    written = &mut write => Ok(written),
-                    () = std::future::ready(()) => {
-                        tokio::time::timeout(settings.write_timeout, write).await
-                    }
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut batch = Vec::new();
+        let mut pong = None;
+        let mut written = 0;
+        loop {
+            let taken = poll_fn(|cx| {
+                outbox.poll_batch(
+                    cx,
+                    &mut written,
+                    &mut batch,
+                    &mut pong,
+                    settings.write_buffer,
+                )
+            })
+            .await;
+            let Some(taken) = taken else { break };
+            let closing = matches!(batch.last(), Some(Outbound::Close(..)));
+            let outcome = match write_at_once(&sink, pong.as_ref(), &batch) {
+                Ok(SmallWrite::Done) => Ok(Ok(())),
+                Err(error) => Ok(Err(error)),
+                Ok(started) => {
+                    let rest = match started {
+                        SmallWrite::Rest(rest) => Some(rest),
+                        SmallWrite::Done | SmallWrite::NotTried => None,
+                    };
+                    // Boxed: the writer's future, held for the connection's
+                    // whole life, does not carry the state of a write that has
+                    // to wait, nor its timer (about 600 bytes per connection).
+                    let pong = pong.take();
+                    let (sink, batch) = (&mut sink, &batch);
+                    Box::pin(async move {
+                        let write = write_batch(sink, pong, batch, rest);
+                        tokio::pin!(write);
+                        // Most writes complete at once: only one that has to
+                        // wait for the socket pays for a timer.
+                        tokio::select! {
+                            biased;
+                            written = &mut write => Ok(written),
+                            () = std::future::ready(()) => {
+                                tokio::time::timeout(settings.write_timeout, write).await
+                            }
+                        }
+                    })
+                    .await
+                }
+            };
+            written = taken;
+            batch.clear();
+            if batch.capacity() > 16 {
+                batch = Vec::new();
+            }
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "write failed");
+                    drop(outbox.shut());
+                    failed.raise();
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(
+                        write_timeout = ?settings.write_timeout,
+                        "a write did not complete in time; dropping the connection"
+                    );
+                    drop(outbox.shut());
+                    failed.raise();
+                    return;
                 }
             }
-        };
-        written = taken;
-        batch.clear();
-        if batch.capacity() > 16 {
-            batch = Vec::new();
-        }
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "write failed");
-                drop(outbox.shut());
-                failed.raise();
-                return;
-            }
-            Err(_) => {
-                tracing::info!(
-                    write_timeout = ?settings.write_timeout,
-                    "a write did not complete in time; dropping the connection"
-                );
-                drop(outbox.shut());
-                failed.raise();
-                return;
+            if closing {
+                break;
             }
         }
-        if closing {
-            break;
-        }
+        outbox.release(written);
+        drop(outbox.shut());
+        Box::pin(sink.finish(settings.write_timeout)).await;
     }
-    outbox.release(written);
-    drop(outbox.shut());
-    Box::pin(sink.finish(settings.write_timeout)).await;
 }
 
 enum Segment<'a> {
