@@ -1,8 +1,9 @@
 //! The per-connection loop, independent of how the socket was accepted.
 //!
-//! One task reads frames and dispatches them in order; a second task (the
-//! writer, [`crate::ws::write`]) drains the connection's byte-bounded
-//! [`Outbox`] onto the socket. While a handler runs, the loop keeps reading
+//! One task reads frames and dispatches them in order. A frame sent to the
+//! client goes out at once from its sender when the socket takes it (TCP);
+//! what does not is drained from the connection's byte-bounded [`Outbox`]
+//! by a second task, the writer ([`crate::ws::write`]). While a handler runs, the loop keeps reading
 //! control frames (answering pings, hearing pongs) and keeps the heartbeat,
 //! so a long handler never makes a live client look idle; the next data
 //! message is held (one message at most) until the handler is done.
