@@ -118,7 +118,7 @@ impl ServerProcess {
                 )
             })?;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        while !chanx_testing::is_listening(addr) {
             if Instant::now() > deadline {
                 return Err(format!("{} did not listen on {addr}", program.display()).into());
             }
@@ -449,7 +449,7 @@ impl RedisProcess {
             .map_err(|error| format!("redis-server: {error}"))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        while !chanx_testing::is_listening(addr) {
             if Instant::now() > deadline {
                 return Err("redis-server did not start".into());
             }

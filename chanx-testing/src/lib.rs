@@ -46,7 +46,7 @@ mod redis_server;
 pub use asyncapi::{assert_asyncapi_current, assert_asyncapi_served};
 pub use capture::{CaptureLayer, Captured};
 pub use http_client::{http_get, http_request};
-pub use process::ServerProcess;
+pub use process::{ServerProcess, is_listening};
 pub use redis_server::{RedisServer, RedisServerError};
 
 use chanx_core::{BoxError, CloseCode, DecodeError, Message, Router, Server, ServerConfig};

@@ -83,7 +83,7 @@ impl ServerProcess {
         let mut child = command.spawn()?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            if is_listening(addr) {
                 return Ok(Self { child, addr, log });
             }
             if let Some(status) = child.try_wait()? {
@@ -193,6 +193,38 @@ impl Drop for ServerProcess {
         }
         if let Some(path) = &self.log {
             let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Whether a server accepts connections on `addr`, a loopback address.
+///
+/// A connection to a free port of the ephemeral range can connect to
+/// itself (the kernel may pick that very port as its source, and the
+/// handshake meets itself): such a connection does not count.
+#[must_use]
+pub fn is_listening(addr: SocketAddr) -> bool {
+    match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+        Ok(stream) => stream.local_addr().is_ok_and(|local| local != addr),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_counts_and_a_closed_port_does_not() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert!(is_listening(addr));
+        drop(listener);
+        // Nothing listens now: refused, or (rarely) a connection to itself,
+        // which must not count either. Many tries make the second likely to
+        // show up if it were counted.
+        for _ in 0..200 {
+            assert!(!is_listening(addr));
         }
     }
 }

@@ -93,8 +93,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok()
-            {
+            if crate::is_listening(self.addr) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
