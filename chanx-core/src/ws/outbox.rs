@@ -310,7 +310,12 @@ impl Outbox {
             }
         }
         state.writing = true;
-        *pong = state.pong.take();
+        // The rest of a frame started at once goes first and alone: a pong
+        // written before it would land inside that frame. (A rest is only
+        // ever queued into an empty queue, so it can only be at the front.)
+        if !matches!(state.frames.front(), Some(Outbound::Rest(..))) {
+            *pong = state.pong.take();
+        }
         let mut taken = 0;
         let mut payload = 0;
         while let Some(frame) = state.frames.pop_front() {
@@ -543,6 +548,30 @@ mod tests {
         assert!(queued > 0);
         outbox.push(text(1)).await.unwrap();
         assert!(outbox.queued_bytes() > queued);
+    }
+
+    #[tokio::test]
+    async fn a_pong_never_lands_inside_the_rest_of_a_frame() {
+        let outbox = Outbox::new(1 << 20);
+        // What a write made at once left of a frame (the socket took its
+        // start), then a client's ping before the writer runs.
+        outbox
+            .try_push(Outbound::Rest(
+                Bytes::from_static(b"\x05"),
+                Bytes::from_static(b"hello"),
+            ))
+            .unwrap();
+        outbox.try_push(text(2)).unwrap();
+        outbox.set_pong(Bytes::from_static(b"p"));
+        let (frames, pong, taken) = batch(&outbox, 1 << 30).await;
+        assert!(matches!(frames.first(), Some(Outbound::Rest(..))));
+        assert_eq!(frames.len(), 2);
+        assert!(pong.is_none(), "a pong would be written inside the frame");
+        outbox.release(taken);
+        // The next batch answers the ping.
+        let (frames, pong, _) = batch(&outbox, 1 << 30).await;
+        assert!(frames.is_empty());
+        assert_eq!(pong.as_deref(), Some(&b"p"[..]));
     }
 
     #[tokio::test]
