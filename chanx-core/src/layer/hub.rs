@@ -196,8 +196,11 @@ pub struct Inbox {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
-        // Nothing more is accepted; what waits is dropped now.
+        // Nothing more is accepted; what waits is dropped now, and its
+        // bytes given back.
         let waiting = std::mem::take(&mut *self.overflow.close());
+        let bytes = waiting.iter().map(cost).sum();
+        self.overflow.bytes.fetch_sub(bytes, Ordering::AcqRel);
         drop(waiting);
     }
 }
@@ -442,6 +445,8 @@ impl Hub {
                     Err(PushError::Closed) => return false,
                 }
             }
+            // A connection that is gone is not too slow: it takes nothing.
+            _ if overflow.closed.load(Ordering::Acquire) => return false,
             _ => {
                 let cost = cost(&message);
                 let before = overflow.bytes.fetch_add(cost, Ordering::AcqRel);
@@ -562,12 +567,14 @@ mod tests {
         hub.unregister(&a);
         assert_eq!(inbox_a.recv().await.unwrap().text(), "last");
         assert_eq!(inbox_a.recv().await.unwrap_err(), InboxClosed::Unregistered);
-        // A dropped inbox takes nothing more, and frees what waited.
-        let inbox_b = hub.register(&b, 1024);
+        // A dropped inbox takes nothing more, and frees what waited; a
+        // full one that is gone is not counted as a slow connection.
+        let inbox_b = hub.register(&b, FRAME_OVERHEAD + 6);
         assert!(hub.deliver_to(&b, message("queued")));
         drop(inbox_b);
         assert!(!hub.deliver_to(&b, message("refused")));
         assert_eq!(hub.stats().delivered, 3);
+        assert_eq!(hub.stats().slow_disconnects, 0);
     }
 
     #[tokio::test]
