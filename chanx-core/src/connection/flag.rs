@@ -1,8 +1,9 @@
 //! A one-way signal that is cheap to poll: an atomic flag and one waker.
 //!
-//! The connection loop checks its stop and writer-failure signals on every
-//! wake; a `CancellationToken` takes a lock for each check, this takes an
-//! atomic load (and a waker registration while it waits).
+//! The connection loop checks its stop, writer-failure and inbox-overflow
+//! signals on every wake; a `CancellationToken` takes a lock for each
+//! check, this takes an atomic load (and a waker registration while it
+//! waits).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
@@ -17,10 +18,12 @@ pub(crate) struct Flag {
 }
 
 impl Flag {
-    /// Raises the flag and wakes its waiter.
-    pub(crate) fn raise(&self) {
-        self.raised.store(true, Ordering::Release);
+    /// Raises the flag and wakes its waiter; returns whether this call
+    /// raised it (it was not raised before).
+    pub(crate) fn raise(&self) -> bool {
+        let first = !self.raised.swap(true, Ordering::AcqRel);
         self.waker.wake();
+        first
     }
 
     /// Whether the flag is raised.
@@ -59,7 +62,8 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!flag.is_raised());
-        flag.raise();
+        assert!(flag.raise());
+        assert!(!flag.raise());
         tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await
             .unwrap()

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 
 use super::{ChannelName, GroupName, LayerMessage, MessageKind};
+use crate::connection::flag::Flag;
 use crate::ws::outbox::{FRAME_OVERHEAD, Outbound, Outbox, PushError};
 
 /// The local connections of one process and the groups they are in.
@@ -66,9 +67,8 @@ impl Drop for Mailbox {
 /// queue storage until a message waits.
 #[derive(Debug)]
 struct Overflow {
-    flag: AtomicBool,
-    /// The connection's task, waiting for the flag.
-    waker: AtomicWaker,
+    /// Raised when the inbox overflows; the connection's task waits on it.
+    flag: Flag,
     /// The connection's task, waiting for a message.
     arrived: AtomicWaker,
     /// Bytes waiting in the inbox (shared frames counted in full).
@@ -169,25 +169,6 @@ pub struct LayerStats {
     pub gaps_by_group: Vec<(GroupName, u64)>,
 }
 
-impl Overflow {
-    /// Resolves once the flag is set. Lock-free to poll; one waiter (the
-    /// connection's task).
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            if self.flag.load(Ordering::Acquire) {
-                return std::task::Poll::Ready(());
-            }
-            self.waker.register(cx.waker());
-            if self.flag.load(Ordering::Acquire) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-    }
-}
-
 /// A connection's inbox: what layers deliver to it, bounded in bytes.
 #[derive(Debug)]
 pub struct Inbox {
@@ -222,7 +203,7 @@ impl Inbox {
     /// can be created once and polled beside [`Inbox::recv`].
     pub(crate) fn overflow_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let overflow = Arc::clone(&self.overflow);
-        async move { overflow.wait().await }
+        async move { overflow.flag.raised().await }
     }
 
     /// Lets the hub put broadcasts straight into the connection's outbound
@@ -243,7 +224,7 @@ impl Inbox {
 
     /// Whether the inbox has overflowed.
     pub(crate) fn is_overflowed(&self) -> bool {
-        self.overflow.flag.load(Ordering::Acquire)
+        self.overflow.flag.is_raised()
     }
 
     /// The next message, without looking at the overflow flag.
@@ -265,13 +246,13 @@ impl Inbox {
     /// [`InboxClosed::Overflowed`] as soon as the inbox has overflowed (even
     /// if messages are still queued), or [`InboxClosed::Unregistered`].
     pub async fn recv(&mut self) -> Result<LayerMessage, InboxClosed> {
-        if self.overflow.flag.load(Ordering::Acquire) {
+        if self.overflow.flag.is_raised() {
             return Err(InboxClosed::Overflowed);
         }
         let overflow = Arc::clone(&self.overflow);
         let message = tokio::select! {
             biased;
-            () = overflow.wait() => return Err(InboxClosed::Overflowed),
+            () = overflow.flag.raised() => return Err(InboxClosed::Overflowed),
             message = std::future::poll_fn(|cx| self.overflow.poll_pop(cx)) => message,
         };
         self.received(message).ok_or(InboxClosed::Unregistered)
@@ -302,8 +283,7 @@ impl Hub {
     /// than the budget fits an empty inbox).
     pub fn register(&self, channel: &ChannelName, budget: usize) -> Inbox {
         let overflow = Arc::new(Overflow {
-            flag: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
+            flag: Flag::default(),
             arrived: AtomicWaker::new(),
             bytes: AtomicUsize::new(0),
             budget: budget.max(1),
@@ -465,9 +445,8 @@ impl Hub {
             self.delivered.fetch_add(1, Ordering::Relaxed);
             return true;
         }
-        if !mailbox.overflow.flag.swap(true, Ordering::AcqRel) {
+        if mailbox.overflow.flag.raise() {
             self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
-            mailbox.overflow.waker.wake();
             tracing::warn!(
                 channel = channel.as_str(),
                 "queue full: closing the slow connection with 1008"
