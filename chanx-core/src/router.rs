@@ -126,16 +126,16 @@ pub(crate) enum HttpMatch {
 pub(crate) struct Lifecycle {
     /// Cancelled first: HTTP routes and upgrades answer 503.
     pub(crate) http_closing: CancellationToken,
-    /// Cancelled once HTTP routes in progress are done: sockets close.
-    pub(crate) shutdown: CancellationToken,
     /// HTTP route handlers in progress.
     pub(crate) http_requests: TaskTracker,
     /// WebSocket connections (and the standalone server's HTTP
     /// connections).
     pub(crate) connections: TaskTracker,
-    /// Each live connection's stop flag, raised with `shutdown`: cheaper
-    /// for the connection loop to check on every wake than the token.
+    /// Each live connection's stop flag, raised once HTTP routes in
+    /// progress are done: sockets close. (A flag, not a token: the
+    /// connection loop checks it on every wake.)
     stops: Mutex<HashMap<u64, Arc<Flag>>>,
+    /// The flags have been raised: a new one starts raised.
     stopping: AtomicBool,
     next_stop: AtomicU64,
 }
@@ -256,7 +256,6 @@ impl ShutdownHandle {
         {
             tracing::warn!("HTTP routes still running after the shutdown timeout");
         }
-        lifecycle.shutdown.cancel();
         lifecycle.stop_all();
         lifecycle.connections.close();
         let drain = self.grace + connection::WRITER_DRAIN_TIMEOUT;
@@ -1073,28 +1072,21 @@ impl PendingConnection {
             channel = self.runner.channel().name,
             peer = peer.map(tracing::field::display),
         );
-        self.runner.spawn(
-            socket,
-            self.params,
-            Spawn {
-                span,
-                slots,
-                tracker,
-            },
-        );
+        self.runner.spawn(socket, self.params, span, slots, tracker);
     }
 }
 
-/// Where and how a connection's task is spawned.
-struct Spawn<'a> {
-    span: tracing::Span,
-    /// The connection's places in the caps, released when it ends.
-    slots: Option<Slots>,
-    tracker: &'a TaskTracker,
-}
-
 trait Runner: Send + Sync + 'static {
-    fn spawn(&self, socket: Socket, params: ConnectionParams, spawn: Spawn<'_>);
+    /// Spawns the connection on `tracker`, in `span`, holding `slots` (its
+    /// places in the caps) until it ends.
+    fn spawn(
+        &self,
+        socket: Socket,
+        params: ConnectionParams,
+        span: tracing::Span,
+        slots: Option<Slots>,
+        tracker: &TaskTracker,
+    );
     fn channel(&self) -> &'static ChannelMeta;
     fn missing_authenticators(&self, router: &Router) -> Vec<Problem>;
     fn doc(&self, path: String, router: &Router) -> RouteDoc;
@@ -1107,16 +1099,18 @@ struct ConsumerRunner<C> {
 }
 
 impl<C: Consumer> Runner for ConsumerRunner<C> {
-    fn spawn(&self, socket: Socket, params: ConnectionParams, spawn: Spawn<'_>) {
+    fn spawn(
+        &self,
+        socket: Socket,
+        params: ConnectionParams,
+        span: tracing::Span,
+        slots: Option<Slots>,
+        tracker: &TaskTracker,
+    ) {
         let metrics = Arc::clone(
             self.metrics
                 .get_or_init(|| Arc::new(ChannelMetrics::new(C::CHANNEL))),
         );
-        let Spawn {
-            span,
-            slots,
-            tracker,
-        } = spawn;
         span.in_scope(|| tracing::debug!("connected"));
         // A combinator rather than an async block: a block would keep the
         // loop's arguments (captured) beside the loop's future (which holds
