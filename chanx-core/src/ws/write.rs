@@ -131,29 +131,17 @@ pub(crate) fn write_loop(
             let outcome = match write_at_once(&sink, pong.as_ref(), &batch) {
                 Ok(SmallWrite::Done) => Ok(Ok(())),
                 Err(error) => Ok(Err(error)),
+                // Boxed: the writer's future, held for the connection's whole
+                // life, does not carry the state of a write that has to
+                // wait, nor its timer (about 600 bytes per connection).
                 Ok(started) => {
-                    let rest = match started {
-                        SmallWrite::Rest(rest) => Some(rest),
-                        SmallWrite::Done | SmallWrite::NotTried => None,
-                    };
-                    // Boxed: the writer's future, held for the connection's
-                    // whole life, does not carry the state of a write that has
-                    // to wait, nor its timer (about 600 bytes per connection).
-                    let pong = pong.take();
-                    let (sink, batch) = (&mut sink, &batch);
-                    Box::pin(async move {
-                        let write = write_batch(sink, pong, batch, rest);
-                        tokio::pin!(write);
-                        // Most writes complete at once: only one that has to
-                        // wait for the socket pays for a timer.
-                        tokio::select! {
-                            biased;
-                            written = &mut write => Ok(written),
-                            () = std::future::ready(()) => {
-                                tokio::time::timeout(settings.write_timeout, write).await
-                            }
-                        }
-                    })
+                    Box::pin(write_in_time(
+                        &mut sink,
+                        pong.take(),
+                        &batch,
+                        started,
+                        settings.write_timeout,
+                    ))
                     .await
                 }
             };
@@ -238,15 +226,33 @@ fn write_at_once(sink: &Sink, pong: Option<&Bytes>, batch: &[Outbound]) -> io::R
     }
 }
 
-/// Encodes and writes one batch, or the `rest` of one that
-/// [`write_at_once`] started.
+/// [`write_batch`] within `timeout`. Most writes complete at once: only one
+/// that has to wait for the socket pays for a timer.
+async fn write_in_time(
+    sink: &mut Sink,
+    pong: Option<Bytes>,
+    batch: &[Outbound],
+    started: SmallWrite,
+    timeout: Duration,
+) -> Result<io::Result<()>, tokio::time::error::Elapsed> {
+    let write = write_batch(sink, pong, batch, started);
+    tokio::pin!(write);
+    tokio::select! {
+        biased;
+        written = &mut write => Ok(written),
+        () = std::future::ready(()) => tokio::time::timeout(timeout, write).await,
+    }
+}
+
+/// Encodes and writes one batch, or the rest of one that [`write_at_once`]
+/// `started`.
 async fn write_batch(
     sink: &mut Sink,
     pong: Option<Bytes>,
     batch: &[Outbound],
-    rest: Option<Vec<u8>>,
+    started: SmallWrite,
 ) -> io::Result<()> {
-    if let Some(rest) = rest {
+    if let SmallWrite::Rest(rest) = started {
         return sink.write_parts(&[&rest]).await;
     }
     let mut head = Vec::with_capacity(estimate(pong.as_ref(), batch));
