@@ -3,10 +3,12 @@
 //! One task reads frames and dispatches them in order. A frame sent to the
 //! client goes out at once from its sender when the socket takes it (TCP);
 //! what does not is drained from the connection's byte-bounded [`Outbox`]
-//! by a second task, the writer ([`crate::ws::write`]). While a handler runs, the loop keeps reading
-//! control frames (answering pings, hearing pongs) and keeps the heartbeat,
-//! so a long handler never makes a live client look idle; the next data
-//! message is held (one message at most) until the handler is done.
+//! by a second task, the writer ([`crate::ws::write`]).
+//!
+//! While a handler runs, the loop keeps reading control frames (answering
+//! pings, hearing pongs) and keeps the heartbeat, so a long handler never
+//! makes a live client look idle; the next data message is held (one
+//! message at most) until the handler is done.
 //!
 //! Shutdown, a client close, a transport error, a limit or a server-side
 //! close ends the loop; [`EndReason`] records which.
